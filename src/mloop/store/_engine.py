@@ -1,0 +1,171 @@
+"""Engines for the metadata database, and the migrations that bring it to the current schema.
+
+SQLite (the embedded default) is tuned for several processes writing at once: WAL journal,
+``foreign_keys=ON``, a generous ``busy_timeout``, and every write transaction opened with
+``BEGIN IMMEDIATE``. Taking the write lock up front is what makes ``busy_timeout`` work: a
+deferred transaction that reads and then writes can find another writer ahead of it and fail
+at once with "database is locked", whatever the timeout. Reads still begin deferred, so they
+never wait for writers. PostgreSQL (``postgresql+psycopg://``) needs none of this.
+
+A store holds two engines over one pool: the reader, and the writer
+(``engine.execution_options(mloop_write=True)``), whose transactions begin ``IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from mloop.errors import ConfigError, StoreError
+
+__all__ = ["create_engine", "insert_ignore", "migrate", "parse_url", "safe_url", "writer"]
+
+WRITE_OPTION = "mloop_write"
+BUSY_TIMEOUT_MS = 30_000
+# Any fixed 64-bit number: PostgreSQL sessions migrating the same database queue on it.
+_MIGRATION_LOCK = 0x6D6C6F6F70  # "mloop"
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse and check a metadata URL; ``postgresql://`` means the psycopg (3) driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"invalid metadata URL {url!r}: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"unsupported metadata database {safe_url(parsed)}: "
+            "use sqlite:///path/to/mloop.db or postgresql+psycopg://user@host/db",
+            url=safe_url(parsed),
+        )
+    return parsed
+
+
+def safe_url(url: URL) -> str:
+    """The URL as text with the password masked, for messages and logs."""
+    return url.render_as_string(hide_password=True)
+
+
+def create_engine(url: URL, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` (from :func:`parse_url`). Connects lazily, like any engine."""
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo=echo)
+    return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine, sharing its pool, whose transactions take the write lock when they begin."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    memory = _is_memory(url)
+    kwargs: dict[str, Any] = {}
+    if memory:
+        # One connection shared by every thread, or each would see its own empty database.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = sa.create_engine(url, echo=echo, **kwargs)
+
+    @event.listens_for(engine, "do_connect")
+    def _make_parent_dir(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
+        if not memory and url.database and not url.database.startswith("file:"):
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, conn_rec: Any) -> None:
+        # Autocommit at the driver level: the "begin" hook below issues BEGIN itself.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # Safe with WAL (a crash loses at most the last commits, never consistency).
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        # Straight to the driver: this runs twice per step, and the Core path costs ~10x.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def insert_ignore(dialect_name: str, table: Table) -> sa.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for ``table`` on SQLite or PostgreSQL."""
+    if dialect_name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+# Migrations -----------------------------------------------------------------------------
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "mloop.store:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this version of mloop ships."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The migration the database is at, or None for an empty database."""
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine, url: URL) -> None:
+    """Bring the database to the newest schema; a no-op (one read) when it already is there.
+
+    Concurrent migrators are serialized: on SQLite by the write lock of ``BEGIN IMMEDIATE``,
+    on PostgreSQL by a transaction-scoped advisory lock; DDL is transactional on both, so the
+    loser of the race finds the schema at head and does nothing.
+    """
+    from alembic import command
+    from alembic.util import CommandError
+
+    head = head_revision()
+    with engine.connect() as conn:
+        if current_revision(conn) == head:
+            return
+    try:
+        with writer(engine).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            command.upgrade(_alembic_config(conn), "head")
+    except CommandError as exc:
+        raise StoreError(
+            f"cannot migrate the metadata database {safe_url(url)} to revision {head}: {exc} "
+            "(was it created by a newer mloop?)",
+            url=safe_url(url),
+        ) from None

@@ -1,0 +1,226 @@
+"""The metadata schema: ML Metadata's object model plus pipelines and runs.
+
+```
+artifact_types ◄── artifacts ◄── events ──► executions ──► runs ──► pipeline_versions ──► pipelines
+                       ▲      (input|output)     ▲           │
+                  attributions              associations     ▼
+                       └──────────── contexts ───┘ ◄─────── (run context)
+```
+
+An **event** links an execution to an artifact it read (``input``) or wrote (``output``)
+under a key (and a position for list inputs); lineage is a walk over events. A **context**
+groups artifacts (attribution) and executions (association); every run has one.
+
+These classes are the source of truth for Alembic's migrations and for the Core statements
+of the store; the store never hands ORM objects out (see ``_records.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back as an aware UTC datetime.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so the naive UTC value is
+    stored and the zone is put back on read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: mloop stores aware UTC timestamps")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# 64-bit ids on PostgreSQL; SQLite needs exactly INTEGER for its rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+Name = String(255)
+Hash = String(128)
+State = String(16)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: Json, datetime: UTCDateTime()}
+
+
+class ArtifactType(Base):
+    __tablename__ = "artifact_types"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (Index(None, "uri"), Index(None, "type_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    type_id: Mapped[int] = mapped_column(Id, ForeignKey("artifact_types.id"))
+    uri: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(Hash)
+    properties: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Pipeline(Base):
+    __tablename__ = "pipelines"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    created_at: Mapped[datetime]
+
+
+class PipelineVersion(Base):
+    __tablename__ = "pipeline_versions"
+    __table_args__ = (UniqueConstraint("pipeline_id", "spec_hash"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(Id, ForeignKey("pipelines.id"))
+    spec: Mapped[dict[str, Any]]
+    spec_hash: Mapped[str] = mapped_column(Hash)
+    created_at: Mapped[datetime]
+
+
+class Context(Base):
+    """A named group of artifacts and executions: a pipeline, a run, an experiment."""
+
+    __tablename__ = "contexts"
+    __table_args__ = (UniqueConstraint("type", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Name)
+    properties: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (Index(None, "created_at"), Index(None, "pipeline_version_id"))
+
+    id: Mapped[str] = mapped_column(Name, primary_key=True)
+    pipeline_version_id: Mapped[int] = mapped_column(Id, ForeignKey("pipeline_versions.id"))
+    context_id: Mapped[int] = mapped_column(Id, ForeignKey("contexts.id"), unique=True)
+    params: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(State, index=True)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(Name)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Execution(Base):
+    __tablename__ = "executions"
+    __table_args__ = (
+        # find_cached: equality on (cache_key, state), newest finished_at first.
+        Index(None, "cache_key", "state", "finished_at"),
+        Index(None, "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(Name, ForeignKey("runs.id"))
+    step: Mapped[str] = mapped_column(Name)
+    component: Mapped[str] = mapped_column(Name)
+    component_fingerprint: Mapped[str] = mapped_column(Hash)
+    cache_key: Mapped[str | None] = mapped_column(Hash)
+    params: Mapped[dict[str, Any]]
+    output_params: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(State)
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    log_uri: Mapped[str | None] = mapped_column(Text)
+    cached_from: Mapped[int | None] = mapped_column(Id, ForeignKey("executions.id"))
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        # Both lineage directions walk these; the third column makes them covering.
+        Index(None, "artifact_id", "kind", "execution_id"),
+        Index(None, "execution_id", "kind", "artifact_id"),
+        CheckConstraint("kind IN ('input', 'output')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(Id, ForeignKey("executions.id"))
+    artifact_id: Mapped[int] = mapped_column(Id, ForeignKey("artifacts.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(Name)
+    index: Mapped[int | None] = mapped_column(Integer)
+
+
+class Attribution(Base):
+    __tablename__ = "attributions"
+
+    context_id: Mapped[int] = mapped_column(Id, ForeignKey("contexts.id"), primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(Id, ForeignKey("artifacts.id"), primary_key=True)
+
+
+class Association(Base):
+    __tablename__ = "associations"
+
+    context_id: Mapped[int] = mapped_column(Id, ForeignKey("contexts.id"), primary_key=True)
+    execution_id: Mapped[int] = mapped_column(Id, ForeignKey("executions.id"), primary_key=True)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+metadata = Base.metadata
+artifact_types = _table(ArtifactType)
+artifacts = _table(Artifact)
+pipelines = _table(Pipeline)
+pipeline_versions = _table(PipelineVersion)
+contexts = _table(Context)
+runs = _table(Run)
+executions = _table(Execution)
+events = _table(Event)
+attributions = _table(Attribution)
+associations = _table(Association)
