@@ -421,7 +421,7 @@ class Runner:
             return
         graph = state.graph
         instance = graph.instances[result.key]
-        log_uri = str(self.settings.resolved_log_root / state.run.id / f"{result.key}.log")
+        log_uri = result.log_path
         if result.kind == "succeeded":
             outputs = [
                 OutputArtifact(name, r.type, r.uri, r.fingerprint, r.properties, reuse_id=r.id)

@@ -8,15 +8,17 @@ failed :class:`StepResult` carrying the original traceback.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 ResultKind = Literal["succeeded", "failed", "timeout", "crashed", "cancelled"]
 
@@ -56,6 +58,7 @@ class StepResult:
     error: str | None = None
     traceback: str | None = None
     duration: float = 0.0
+    log_path: str | None = None  # set when the step printed anything
 
 
 _STORES: dict[tuple[str, str], Any] = {}
@@ -91,37 +94,58 @@ def _to_ref(artifact: Any) -> ArtifactRef:
     )
 
 
+_SCRATCH: list[IO[str]] = []  # one scratch file per worker process, reused for every step
+
+
+def _scratch_file() -> IO[str]:
+    if not _SCRATCH:  # it lives as long as the worker process
+        _SCRATCH.append(tempfile.TemporaryFile("w+", buffering=1, encoding="utf-8"))  # noqa: SIM115
+    scratch = _SCRATCH[0]
+    scratch.seek(0)
+    scratch.truncate()
+    return scratch
+
+
 @contextlib.contextmanager
-def _captured_output(log_path: str, *, redirect_fds: bool) -> Iterator[None]:
-    """Send stdout, stderr and logging of the step to its log file."""
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", buffering=1, encoding="utf-8") as log:
-        handler = logging.StreamHandler(log)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger()
-        root.addHandler(handler)
-        saved: list[int] = []
-        try:
-            if redirect_fds:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                saved = [os.dup(1), os.dup(2)]
-                os.dup2(log.fileno(), 1)
-                os.dup2(log.fileno(), 2)
-                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                    yield
-            else:
-                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                    yield
-        finally:
-            root.removeHandler(handler)
-            if saved:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-                os.close(saved[0])
-                os.close(saved[1])
+def _captured_output(header: str, log_path: str, *, redirect_fds: bool) -> Iterator[list[bool]]:
+    """Capture the step's stdout, stderr and logging; write its log file only if it printed.
+
+    In a worker process the file descriptors are redirected too, so output of C extensions
+    and subprocesses is kept. Yields a one-item list set to True once the log is written.
+    """
+    sink: IO[str] = _scratch_file() if redirect_fds else io.StringIO()
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    saved: list[int] = []
+    written = [False]
+    try:
+        if redirect_fds:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            saved = [os.dup(1), os.dup(2)]
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield written
+    finally:
+        root.removeHandler(handler)
+        if saved:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+        sink.flush()
+        sink.seek(0)
+        text = sink.read()
+        if text:
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(header + text)
+            written[0] = True
 
 
 def _check_json(value: Any, where: str) -> None:
@@ -137,71 +161,63 @@ def _check_json(value: Any, where: str) -> None:
 
 def execute_task(task: StepTask, *, redirect_fds: bool = False) -> StepResult:
     """Run one step: load its inputs, call the user function, store its outputs."""
-    from mloop.dsl import RunStatus, load_component
-
     started = time.perf_counter()
+    header = f"--- {task.key} (attempt {task.attempt}) run {task.run_id}\n"
     try:
-        with _captured_output(task.log_path, redirect_fds=redirect_fds):
-            print(f"--- {task.key} (attempt {task.attempt}) run {task.run_id}", flush=True)
-            try:
-                store = _artifact_store(task)
-                component = load_component(task.component)
-                kwargs: dict[str, Any] = dict(task.params)
-                for name, value in kwargs.items():
-                    if isinstance(value, dict) and set(value) == {"__run_status__"}:
-                        kwargs[name] = RunStatus(**value["__run_status__"])
-                for name, ref in task.artifacts.items():
-                    if isinstance(ref, list):
-                        kwargs[name] = [_as_artifact(r, store) for r in ref]
-                    else:
-                        kwargs[name] = _as_artifact(ref, store)
-                returned = component.fn(**kwargs)
-                outputs = component.split_outputs(returned)
-                result = StepResult(key=task.key, kind="succeeded")
-                spec_outputs = task.component["outputs"]
-                for name, value in outputs.items():
-                    out = spec_outputs[name]
-                    if out["kind"] == "artifact":
-                        from mloop.artifacts import Artifact
-
-                        if isinstance(value, Artifact):
-                            stored = value
-                        else:
-                            stored = store.save(value, out["type"])
-                        result.artifacts[name] = _to_ref(stored)
-                    else:
-                        _check_json(value, f"output {name!r} of step {task.key!r}")
-                        result.params[name] = value
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(
-                    exc, _StepTimeoutSignal
-                ):
-                    raise
-                text = traceback.format_exc()
-                print(text, file=sys.stderr, flush=True)
-                kind: ResultKind = "timeout" if isinstance(exc, _StepTimeoutSignal) else "failed"
-                message = (
-                    f"step {task.key!r} timed out after {task.timeout} s"
-                    if kind == "timeout"
-                    else f"{type(exc).__name__}: {exc}"
-                )
-                return StepResult(
-                    key=task.key,
-                    kind=kind,
-                    error=message,
-                    traceback=text,
-                    duration=time.perf_counter() - started,
-                )
+        with _captured_output(header, task.log_path, redirect_fds=redirect_fds) as written:
+            result = _call_component(task)
     except OSError as exc:  # the log file itself could not be written
-        return StepResult(
+        result = StepResult(
             key=task.key,
             kind="failed",
             error=f"cannot write the step log {task.log_path}: {exc}",
             traceback=traceback.format_exc(),
-            duration=time.perf_counter() - started,
         )
+        written = [False]
     result.duration = time.perf_counter() - started
+    result.log_path = task.log_path if written[0] else None
     return result
+
+
+def _call_component(task: StepTask) -> StepResult:
+    """The user-code boundary: any exception becomes a failed result with its traceback."""
+    from mloop.artifacts import Artifact
+    from mloop.dsl import RunStatus, load_component
+
+    try:
+        store = _artifact_store(task)
+        component = load_component(task.component)
+        kwargs: dict[str, Any] = dict(task.params)
+        for name, value in kwargs.items():
+            if isinstance(value, dict) and set(value) == {"__run_status__"}:
+                kwargs[name] = RunStatus(**value["__run_status__"])
+        for name, ref in task.artifacts.items():
+            if isinstance(ref, list):
+                kwargs[name] = [_as_artifact(r, store) for r in ref]
+            else:
+                kwargs[name] = _as_artifact(ref, store)
+        outputs = component.split_outputs(component.fn(**kwargs))
+        result = StepResult(key=task.key, kind="succeeded")
+        for name, value in outputs.items():
+            out = task.component["outputs"][name]
+            if out["kind"] == "artifact":
+                stored = value if isinstance(value, Artifact) else store.save(value, out["type"])
+                result.artifacts[name] = _to_ref(stored)
+            else:
+                _check_json(value, f"output {name!r} of step {task.key!r}")
+                result.params[name] = value
+        return result
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        text = traceback.format_exc()
+        print(text, file=sys.stderr, flush=True)
+        if isinstance(exc, _StepTimeoutSignal):
+            message = f"step {task.key!r} timed out after {task.timeout} s"
+            return StepResult(key=task.key, kind="timeout", error=message, traceback=text)
+        return StepResult(
+            key=task.key, kind="failed", error=f"{type(exc).__name__}: {exc}", traceback=text
+        )
 
 
 class _StepTimeoutSignal(BaseException):

@@ -7,12 +7,16 @@ deferred transaction that reads and then writes can find another writer ahead of
 at once with "database is locked", whatever the timeout. Reads still begin deferred, so they
 never wait for writers. PostgreSQL (``postgresql+psycopg://``) needs none of this.
 
-A store holds two engines over one pool: the reader, and the writer
-(``engine.execution_options(mloop_write=True)``), whose transactions begin ``IMMEDIATE``.
+Transactions are begun by :func:`transaction` on the driver connection, not through an
+engine event: any engine-level event listener makes SQLAlchemy dispatch events around every
+statement, a cost paid on each of the few statements a step records.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +29,15 @@ from sqlalchemy.pool import StaticPool
 
 from mloop.errors import ConfigError, StoreError
 
-__all__ = ["create_engine", "insert_ignore", "migrate", "parse_url", "safe_url", "writer"]
+__all__ = [
+    "create_engine",
+    "insert_ignore",
+    "migrate",
+    "parse_url",
+    "safe_url",
+    "transaction",
+]
 
-WRITE_OPTION = "mloop_write"
 BUSY_TIMEOUT_MS = 30_000
 # Any fixed 64-bit number: PostgreSQL sessions migrating the same database queue on it.
 _MIGRATION_LOCK = 0x6D6C6F6F70  # "mloop"
@@ -63,9 +73,19 @@ def create_engine(url: URL, *, echo: bool = False) -> Engine:
     return sa.create_engine(url, echo=echo, pool_pre_ping=True)
 
 
-def writer(engine: Engine) -> Engine:
-    """The engine, sharing its pool, whose transactions take the write lock when they begin."""
-    return engine.execution_options(**{WRITE_OPTION: True})
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """A connection in a transaction that commits at the end (or rolls back on error).
+
+    On SQLite the transaction is begun here, on the driver connection (whose own implicit
+    transactions are off): ``BEGIN IMMEDIATE`` for writes, a deferred ``BEGIN`` for reads,
+    which gives a consistent snapshot over several queries without blocking writers.
+    """
+    with engine.connect() as conn, conn.begin():
+        if conn.dialect.name == "sqlite":
+            driver: Any = conn.connection.driver_connection
+            driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        yield conn
 
 
 def _is_memory(url: URL) -> bool:
@@ -78,7 +98,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     if memory:
         # One connection shared by every thread, or each would see its own empty database.
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    engine = sa.create_engine(url, echo=echo, **kwargs)
+    engine = sa.create_engine(url, echo=echo, json_deserializer=_json_loads, **kwargs)
 
     @event.listens_for(engine, "do_connect")
     def _make_parent_dir(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
@@ -87,7 +107,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_conn: Any, conn_rec: Any) -> None:
-        # Autocommit at the driver level: the "begin" hook below issues BEGIN itself.
+        # No implicit transactions in the driver: transaction() begins them itself.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -98,13 +118,12 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
-        # Straight to the driver: this runs twice per step, and the Core path costs ~10x.
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-
     return engine
+
+
+def _json_loads(text: str) -> Any:
+    # Empty objects (no params, no properties) are the most common value by far.
+    return {} if text == "{}" else json.loads(text)
 
 
 def insert_ignore(dialect_name: str, table: Table) -> sa.Insert:
@@ -157,7 +176,7 @@ def migrate(engine: Engine, url: URL) -> None:
         if current_revision(conn) == head:
             return
     try:
-        with writer(engine).begin() as conn:
+        with transaction(engine, write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}

@@ -19,13 +19,20 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from sqlalchemy import Connection, Engine, func, insert, literal, select, update
+from sqlalchemy import Connection, Engine, Insert, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from mloop.errors import ConflictError, NotFoundError, StoreError
 from mloop.store import _lineage
 from mloop.store import _queries as q
-from mloop.store._engine import create_engine, insert_ignore, migrate, parse_url, safe_url, writer
+from mloop.store._engine import (
+    create_engine,
+    insert_ignore,
+    migrate,
+    parse_url,
+    safe_url,
+    transaction,
+)
 from mloop.store._models import (
     UTCDateTime,
     artifact_types,
@@ -80,7 +87,7 @@ class MetadataStore:
         self._echo = echo
         self._lock = threading.Lock()
         self._engine: Engine | None = None
-        self._writer: Engine | None = None
+        self._insert_attribution: Insert | None = None
         self._type_ids: dict[str, int] = {}
         self._run_contexts: dict[str, int] = {}
 
@@ -107,7 +114,7 @@ class MetadataStore:
     def upgrade(self) -> None:
         """Migrate the database to the newest schema (idempotent; first use does it too)."""
         if self._engine is None:
-            self._engines()
+            self._connect()
             return
         with self._translate():
             migrate(self._engine, self._url)
@@ -115,16 +122,17 @@ class MetadataStore:
     def close(self) -> None:
         """Close every pooled connection; the store reconnects if used again."""
         with self._lock:
-            engine, self._engine, self._writer = self._engine, None, None
+            engine, self._engine = self._engine, None
         if engine is not None:
             engine.dispose()
 
-    def _engines(self) -> tuple[Engine, Engine]:
-        engine, writer_ = self._engine, self._writer
-        if engine is not None and writer_ is not None:
-            return engine, writer_
+    def _connect(self) -> Engine:
+        """The engine; the first call creates it and migrates the database."""
+        engine = self._engine
+        if engine is not None:
+            return engine
         with self._lock:
-            if self._engine is None or self._writer is None:
+            if self._engine is None:
                 engine = create_engine(self._url, echo=self._echo)
                 try:
                     with self._translate():
@@ -132,8 +140,9 @@ class MetadataStore:
                 except BaseException:
                     engine.dispose()
                     raise
-                self._engine, self._writer = engine, writer(engine)
-            return self._engine, self._writer
+                self._insert_attribution = insert_ignore(engine.dialect.name, attributions)
+                self._engine = engine
+            return self._engine
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
@@ -158,17 +167,13 @@ class MetadataStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._translate():
-            engine, _ = self._engines()
-            with engine.connect() as conn:
-                yield conn
+        with self._translate(), transaction(self._connect(), write=False) as conn:
+            yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._translate():
-            _, engine = self._engines()
-            with engine.begin() as conn:
-                yield conn
+        with self._translate(), transaction(self._connect(), write=True) as conn:
+            yield conn
 
     # Pipelines ------------------------------------------------------------------------
 
@@ -629,8 +634,9 @@ class MetadataStore:
                 for o, r in zip(outputs, records, strict=True)
             ],
         )
+        assert self._insert_attribution is not None
         conn.execute(
-            insert_ignore(conn.dialect.name, attributions),
+            self._insert_attribution,
             [{"context_id": context_id, "artifact_id": i} for i in sorted({r.id for r in records})],
         )
         return records
