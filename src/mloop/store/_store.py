@@ -354,21 +354,24 @@ class MetadataStore:
             return self._get_run(conn, run_id)
 
     def heartbeat(self, run_id: str, owner: str) -> None:
-        """Record that ``owner`` still drives the run; ConflictError if it lost the run."""
+        """Record that ``owner`` still drives the run.
+
+        Raises :class:`ConflictError` if another orchestrator has claimed the run meanwhile
+        (this one must stop); a run cancelled by a user still takes heartbeats, so that its
+        orchestrator notices the cancellation on its next look at the run.
+        """
         with self._write() as conn:
             updated = conn.execute(
                 update(runs)
-                .where(runs.c.id == run_id, runs.c.owner == owner, runs.c.state == "running")
+                .where(runs.c.id == run_id, runs.c.owner == owner)
                 .values(heartbeat_at=_now())
             ).rowcount
             if not updated:
                 run = self._get_run(conn, run_id)
                 raise ConflictError(
-                    f"run {run_id!r} is no longer held by {owner!r} "
-                    f"(state {run.state}, owner {run.owner!r})",
+                    f"run {run_id!r} is held by {run.owner!r}, not {owner!r}",
                     run=run_id,
                     owner=run.owner,
-                    state=run.state,
                 )
 
     def claim_run(self, run_id: str, owner: str, *, stale_after: float) -> RunRecord:
