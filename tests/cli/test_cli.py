@@ -114,6 +114,16 @@ def test_bad_input_is_one_line_and_exit_code_2(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_broken_pipeline_file_is_a_one_line_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "broken.py").write_text("import mloop\n\nx = 1 / 0\n")
+    code, out, err = cli(capsys, "run", "broken.py:p")
+    assert code == 2
+    assert "importing broken.py failed: line 3: ZeroDivisionError" in err
+    assert "Traceback" not in out + err
+
+
 def test_failed_run_exits_1_and_points_at_logs(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -62,5 +62,5 @@ def test_bad_settings_are_one_error_naming_the_key(tmp_path: Path, toml: str, na
 
 def test_unparseable_toml_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "mloop.toml").write_text("executor = \n")
-    with pytest.raises(ConfigError, match="mloop.toml"):
+    with pytest.raises(ConfigError, match=r"mloop\.toml"):
         load_settings()

@@ -37,7 +37,16 @@ def load_pipeline(target: str) -> Pipeline:
             raise DefinitionError(f"cannot import {source} as Python", argument="TARGET")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except DefinitionError:
+            raise
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            raise DefinitionError(
+                f"importing {source} failed: {_where(exc, path)}{type(exc).__name__}: {exc}",
+                argument="TARGET",
+            ) from None
     else:
         try:
             module = importlib.import_module(source)
@@ -51,6 +60,19 @@ def load_pipeline(target: str) -> Pipeline:
         hint = f" (pipelines in {source}: {', '.join(found)})" if found else ""
         raise DefinitionError(f"{source} has no @pipeline named {attr!r}{hint}", argument="TARGET")
     return obj
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """``file:line: `` of the deepest frame of ``exc`` inside the user's file, if any."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f"line {exc.lineno}: "
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path.resolve():
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"line {line}: " if line else ""
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
