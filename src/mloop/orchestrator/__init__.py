@@ -7,7 +7,9 @@ A run is driven by one :class:`Runner` in the calling process; steps execute on 
 from mloop.orchestrator._api import resume, run
 from mloop.orchestrator._cache import cache_key
 from mloop.orchestrator._executors import Executor, InlineExecutor, ProcessExecutor, make_executor
-from mloop.orchestrator._runner import Runner, RunResult, StepEvent, StepView, owner_is_dead
+from mloop.orchestrator._liveness import owner_is_dead
+from mloop.orchestrator._result import RunResult, StepEvent, StepView
+from mloop.orchestrator._runner import Runner
 from mloop.orchestrator._task import ArtifactRef, StepResult, StepTask, execute_task
 
 __all__ = [

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.config import Settings, load_settings
 from mloop.orchestrator._executors import Executor, make_executor
-from mloop.orchestrator._runner import Runner, RunResult, StepEvent
+from mloop.orchestrator._result import RunResult, StepEvent
+from mloop.orchestrator._runner import Runner
 
 if TYPE_CHECKING:
     from mloop.dsl import Pipeline

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from mloop.errors import ConflictError, RunCancelled, StepFailed, StepTimeout
+from mloop.errors import ConflictError
 from mloop.orchestrator._cache import cache_key
 from mloop.orchestrator._executors import Executor, InlineExecutor
 from mloop.orchestrator._graph import Decision, Graph, Instance
+from mloop.orchestrator._liveness import Heartbeat, owner_is_dead, this_owner
+from mloop.orchestrator._result import RunResult, StepEvent, StepView
 from mloop.orchestrator._task import ArtifactRef, StepResult, StepTask
 from mloop.store import InputArtifact, OutputArtifact
 
@@ -29,83 +28,6 @@ if TYPE_CHECKING:
     from mloop.artifacts import ArtifactStore
     from mloop.config import Settings
     from mloop.store import ArtifactRecord, ExecutionRecord, MetadataStore, RunRecord
-
-EventKind = Literal["run_started", "started", "finished", "retrying", "run_finished"]
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """Progress of a run, for live displays (``on_event`` callback)."""
-
-    kind: EventKind
-    run_id: str
-    key: str = ""
-    state: str = ""
-    attempt: int = 1
-    duration: float = 0.0
-    summary: str = ""
-    error: str | None = None
-
-
-@dataclass
-class StepView:
-    key: str
-    state: str
-    execution_id: int | None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    reason: str | None = None
-
-
-@dataclass
-class RunResult:
-    """What a finished (or stopped) run produced."""
-
-    id: str
-    pipeline: str
-    state: str
-    steps: dict[str, StepView]
-    error: str | None
-    artifact_store: ArtifactStore
-    failures: dict[str, StepResult] = field(default_factory=dict)
-
-    def raise_for_state(self) -> RunResult:
-        """Raise the error a failed or cancelled run stands for; return self otherwise."""
-        if self.state == "cancelled":
-            raise RunCancelled(self.error or "the run was cancelled", run=self.id)
-        if self.state == "succeeded":
-            return self
-        for key, failure in self.failures.items():
-            if failure.kind == "timeout":
-                raise StepTimeout(failure.error or "timeout", run=self.id, step=key)
-            raise StepFailed(
-                f"run {self.id}: step {key} failed: {failure.error}",
-                traceback=failure.traceback,
-                run=self.id,
-                step=key,
-            )
-        raise StepFailed(f"run {self.id} failed: {self.error}", run=self.id)
-
-    def output(self, step: str, name: str = "output") -> Any:
-        """A step's output: an artifact (bound, ready to ``load()``) or a parameter value."""
-        from mloop.artifacts import artifact_type
-        from mloop.errors import NotFoundError
-
-        view = self.steps.get(step)
-        if view is None or name not in view.outputs:
-            raise NotFoundError(
-                f"run {self.id} has no output {name!r} of step {step!r}", run=self.id, step=step
-            )
-        value = view.outputs[name]
-        if isinstance(value, ArtifactRef):
-            cls = artifact_type(value.type)
-            return cls(
-                value.uri,
-                value.fingerprint,
-                value.properties,
-                id=value.id,
-                store=self.artifact_store,
-            )
-        return value
 
 
 def _ref(record: ArtifactRecord) -> ArtifactRef:
@@ -144,7 +66,7 @@ class Runner:
         self.executor = executor
         self.cache = cache
         self.on_event = on_event or (lambda event: None)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = this_owner()
 
     # Entry points -----------------------------------------------------------------------
     def start(
@@ -205,7 +127,9 @@ class Runner:
             )
         self.on_event(StepEvent("run_started", run.id))
         state = _RunState(run=run, graph=graph)
-        heartbeat = _Heartbeat(self, run.id) if isinstance(self.executor, InlineExecutor) else None
+        heartbeat = None
+        if isinstance(self.executor, InlineExecutor):  # a step blocks the loop: beat aside
+            heartbeat = Heartbeat(self.store, run.id, self.owner, self.settings.heartbeat_interval)
         try:
             if heartbeat:
                 heartbeat.start()
@@ -541,47 +465,9 @@ class _RunState:
     cancelled: bool = False
 
 
-class _Heartbeat:
-    """Keeps the run's heartbeat fresh while an inline step blocks the loop."""
-
-    def __init__(self, runner: Runner, run_id: str) -> None:
-        self._runner, self._run_id = runner, run_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="mloop-heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        interval = self._runner.settings.heartbeat_interval
-        while not self._stop.wait(interval):
-            try:
-                self._runner.store.heartbeat(self._run_id, self._runner.owner)
-            except Exception:
-                continue
-
-
 def _public_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if not (isinstance(v, dict) and "__run_status__" in v)}
 
 
 def _step_name(key: str) -> str:
     return key.split("[", 1)[0]
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True if ``owner`` ("host:pid") is a process on this host that no longer exists."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
