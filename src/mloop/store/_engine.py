@@ -14,9 +14,11 @@ statement, a cost paid on each of the few statements a step records.
 
 from __future__ import annotations
 
-import json
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from mloop.errors import ConfigError, StoreError
+from mloop.store._json import json_loads
 
 __all__ = [
     "create_engine",
@@ -69,8 +72,31 @@ def safe_url(url: URL) -> str:
 def create_engine(url: URL, *, echo: bool = False) -> Engine:
     """An engine for ``url`` (from :func:`parse_url`). Connects lazily, like any engine."""
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, echo=echo)
-    return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+        engine = _sqlite_engine(url, echo=echo)
+    else:
+        engine = sa.create_engine(url, echo=echo, pool_pre_ping=True, json_deserializer=json_loads)
+    _forget_in_forked_children(engine)
+    return engine
+
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_fork_hook_registered = False
+
+
+def _forget_in_forked_children(engine: Engine) -> None:
+    """A forked child must not use its parent's pooled connections (two processes on one
+    SQLite handle or one PostgreSQL socket corrupt it): it drops them, unclosed, and opens
+    its own."""
+    global _fork_hook_registered
+    if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_drop_inherited_connections)
+        _fork_hook_registered = True
+    _ENGINES.add(engine)
+
+
+def _drop_inherited_connections() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
 
 
 @contextmanager
@@ -83,8 +109,14 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """
     with engine.connect() as conn, conn.begin():
         if conn.dialect.name == "sqlite":
+            statement = "BEGIN IMMEDIATE" if write else "BEGIN"
             driver: Any = conn.connection.driver_connection
-            driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                driver.execute(statement)
+            except conn.dialect.loaded_dbapi.Error as exc:  # e.g. locked past busy_timeout
+                raise sa.exc.DBAPIError.instance(
+                    statement, None, exc, conn.dialect.loaded_dbapi.Error
+                ) from exc
         yield conn
 
 
@@ -94,23 +126,33 @@ def _is_memory(url: URL) -> bool:
 
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     memory = _is_memory(url)
+    # ?timeout=<seconds> in the URL, as the sqlite3 driver reads it, overrides the default.
+    timeout = url.query.get("timeout")
+    busy_timeout_ms = int(float(str(timeout)) * 1000) if timeout else BUSY_TIMEOUT_MS
     kwargs: dict[str, Any] = {}
     if memory:
         # One connection shared by every thread, or each would see its own empty database.
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    engine = sa.create_engine(url, echo=echo, json_deserializer=_json_loads, **kwargs)
+    engine = sa.create_engine(url, echo=echo, json_deserializer=json_loads, **kwargs)
 
     @event.listens_for(engine, "do_connect")
     def _make_parent_dir(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
         if not memory and url.database and not url.database.startswith("file:"):
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(url.database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create {directory} for the metadata database: {exc}",
+                    url=safe_url(url),
+                ) from None
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_conn: Any, conn_rec: Any) -> None:
         # No implicit transactions in the driver: transaction() begins them itself.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if not memory:
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -119,11 +161,6 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         cursor.close()
 
     return engine
-
-
-def _json_loads(text: str) -> Any:
-    # Empty objects (no params, no properties) are the most common value by far.
-    return {} if text == "{}" else json.loads(text)
 
 
 def insert_ignore(dialect_name: str, table: Table) -> sa.Insert:
@@ -145,6 +182,7 @@ def _alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
+@cache
 def head_revision() -> str:
     """The newest migration this version of mloop ships."""
     from alembic.script import ScriptDirectory

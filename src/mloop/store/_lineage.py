@@ -16,6 +16,9 @@ Then the artifact and execution rows are fetched with batched ``IN (...)`` queri
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from sqlalchemy import Connection, TextClause, text
@@ -40,33 +43,50 @@ _HOPS: dict[Direction, tuple[EventKind, EventKind]] = {
     "downstream": ("input", "output"),
 }
 
-_ID = "CAST(NULL AS BIGINT)"
-_KEY = "CAST(NULL AS VARCHAR(255))"
+# A row is one step of the walk: artifact ``src`` -(event key1)- execution ``exe`` -(event
+# key2)- artifact ``dst``, where the next step starts. The anchor is the root: an artifact
+# root is a row with only ``dst``; an execution root is a row per artifact of its second hop
+# (or one row without ``dst`` if it has none). Depth, when limited, is the depth of ``dst``.
+_WALK = """
+WITH RECURSIVE walk(src, exe, key1, dst, key2{depth}) AS (
+    {anchor}
+    UNION
+    SELECT w.dst, h1.execution_id, h1.key, h2.artifact_id, h2.key{next_depth}
+    FROM walk AS w
+    JOIN events AS h1 ON h1.artifact_id = w.dst AND h1.kind = :hop1
+    LEFT JOIN events AS h2 ON h2.execution_id = h1.execution_id AND h2.kind = :hop2{dst_limit}
+    {exe_limit}
+)
+SELECT src, exe, key1, dst, key2 FROM walk
+"""
+_NO_ID = "CAST(NULL AS BIGINT)"
+_NO_KEY = "CAST(NULL AS VARCHAR(255))"
+_ANCHORS = {
+    "artifact": f"SELECT {_NO_ID}, {_NO_ID}, {_NO_KEY}, CAST(:root AS BIGINT), {_NO_KEY}{{depth}}",
+    "execution": (
+        f"SELECT {_NO_ID}, CAST(:root AS BIGINT), {_NO_KEY}, h.artifact_id, h.key{{depth}}"
+        " FROM (SELECT 1 AS one) AS seed"
+        " LEFT JOIN events AS h ON h.execution_id = :root AND h.kind = :hop2{dst_limit}"
+    ),
+}
 
 
 def _walk_sql(root: NodeKind, limited: bool) -> TextClause:
-    depth = (", depth", ", 0", ", 1", ", w.depth + 2") if limited else ("", "", "", "")
-    columns, artifact_depth, execution_depth, next_depth = depth
-    if root == "artifact":
-        anchor = f"SELECT {_ID}, {_ID}, {_KEY}, CAST(:root AS BIGINT), {_KEY}{artifact_depth}"
+    if not limited:
+        anchor = _ANCHORS[root].format(depth="", dst_limit="")
+        sql = _WALK.format(depth="", anchor=anchor, next_depth="", dst_limit="", exe_limit="")
     else:
-        anchor = (
-            f"SELECT {_ID}, CAST(:root AS BIGINT), {_KEY}, h.artifact_id, h.key{execution_depth}"
-            " FROM (SELECT 1 AS one) AS seed"
-            " LEFT JOIN events AS h ON h.execution_id = :root AND h.kind = :hop2"
-            + (" AND :max_depth >= 1" if limited else "")
+        anchor = _ANCHORS[root].format(
+            depth=", 0" if root == "artifact" else ", 1", dst_limit=" AND :max_depth >= 1"
         )
-    return text(
-        f"WITH RECURSIVE walk(src, exe, key1, dst, key2{columns}) AS ("
-        f" {anchor}"
-        " UNION"
-        f" SELECT w.dst, h1.execution_id, h1.key, h2.artifact_id, h2.key{next_depth}"
-        " FROM walk AS w"
-        " JOIN events AS h1 ON h1.artifact_id = w.dst AND h1.kind = :hop1"
-        " LEFT JOIN events AS h2 ON h2.execution_id = h1.execution_id AND h2.kind = :hop2"
-        + (" AND w.depth + 2 <= :max_depth WHERE w.depth + 1 <= :max_depth" if limited else "")
-        + ") SELECT src, exe, key1, dst, key2 FROM walk"
-    )
+        sql = _WALK.format(
+            depth=", depth",
+            anchor=anchor,
+            next_depth=", w.depth + 2",
+            dst_limit=" AND w.depth + 2 <= :max_depth",
+            exe_limit="WHERE w.depth + 1 <= :max_depth",
+        )
+    return text(sql)
 
 
 _WALKS = {
@@ -90,6 +110,13 @@ def lineage(
         raise ValueError(f"lineage direction {direction!r}: expected 'upstream' or 'downstream'")
     if max_depth is not None and max_depth < 0:
         raise ValueError(f"max_depth must be >= 0, not {max_depth}")
+    with _collector_paused():
+        return _graph(conn, kind, node_id, direction, max_depth)
+
+
+def _graph(
+    conn: Connection, kind: NodeKind, node_id: int, direction: Direction, max_depth: int | None
+) -> LineageGraph:
     hop1, hop2 = _HOPS[direction]
     params: dict[str, object] = {"root": node_id, "hop1": hop1, "hop2": hop2}
     if max_depth is not None:
@@ -123,10 +150,27 @@ def lineage(
     )
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large graph is built.
+
+    A big lineage allocates hundreds of thousands of small acyclic objects (records, their
+    dicts, timestamps); each allocation burst triggers collections that walk every live
+    object in the process and find nothing to free, which costs more than building the graph.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _fetch_artifacts(conn: Connection, ids: list[int]) -> dict[int, ArtifactRecord]:
     found: dict[int, ArtifactRecord] = {}
     for batch in q.batches(ids):
-        for row in conn.execute(q.ARTIFACTS_BY_ID, {"ids": batch}):
+        for row in conn.execute(q.ARTIFACTS_BY_ID, {"ids": batch}).all():
             found[row[0]] = ArtifactRecord(*row)
     return found
 
@@ -134,6 +178,6 @@ def _fetch_artifacts(conn: Connection, ids: list[int]) -> dict[int, ArtifactReco
 def _fetch_executions(conn: Connection, ids: list[int]) -> dict[int, ExecutionRecord]:
     found: dict[int, ExecutionRecord] = {}
     for batch in q.batches(ids):
-        for row in conn.execute(q.EXECUTIONS_BY_ID, {"ids": batch}):
+        for row in conn.execute(q.EXECUTIONS_BY_ID, {"ids": batch}).all():
             found[row[0]] = ExecutionRecord(*row)
     return found

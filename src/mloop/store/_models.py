@@ -39,6 +39,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+from mloop.store._json import json_loads
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -75,12 +78,37 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _parse_sqlite_utc(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    # Appending the offset is ~8x cheaper than datetime.replace(tzinfo=UTC).
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
+
+
+class JsonObject(TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL) for params and properties.
+
+    On SQLite the text is decoded by one direct call per value rather than through the
+    generic JSON type's layers of wrappers: lineage and listings decode thousands at once.
+    PostgreSQL's driver decodes JSONB itself.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _load_sqlite_json
+        return super().result_processor(dialect, coltype)
+
+
+def _load_sqlite_json(value: str | None) -> Any:
+    return None if value is None else json_loads(value)
 
 
 # 64-bit ids on PostgreSQL; SQLite needs exactly INTEGER for its rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
-Json = JSON().with_variant(JSONB(), "postgresql")
+Json = JsonObject()
 Name = String(255)
 Hash = String(128)
 State = String(16)

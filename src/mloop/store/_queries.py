@@ -32,7 +32,7 @@ TERMINAL_RUN_STATES = frozenset({"succeeded", "failed", "cancelled"})
 RUN_STATES = frozenset({"pending", "running"}) | TERMINAL_RUN_STATES
 FINISHED_EXECUTION_STATES = frozenset({"succeeded", "failed", "cached", "skipped", "cancelled"})
 # The largest IN (...) list sent at once (SQLite allows 32766 parameters, PostgreSQL 65535).
-IN_BATCH = 10_000
+IN_BATCH = 30_000
 
 EXECUTION_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 RUN_FIELDS = tuple(f.name for f in fields(RunRecord))
@@ -86,6 +86,7 @@ def select_events() -> Select[Any]:
     )
 
 
+# Reads
 GET_RUN = select_runs().where(runs.c.id == bindparam("run_id"))
 GET_EXECUTION = select(*EXECUTION_COLUMNS).where(executions.c.id == bindparam("id"))
 GET_ARTIFACT = select_artifacts().where(artifacts.c.id == bindparam("id"))
@@ -95,14 +96,14 @@ EXECUTION_OUTPUTS = EXECUTION_IO.where(events.c.kind == "output")
 OUTPUTS_OF = select_events().where(
     events.c.execution_id.in_(bindparam("ids", expanding=True)), events.c.kind == "output"
 )
-_CACHED = (
+# Served by the index on (cache_key, state, finished_at), read backwards.
+FIND_CACHED = (
     select(*EXECUTION_COLUMNS)
     .where(executions.c.cache_key == bindparam("cache_key"), executions.c.state == "succeeded")
     .order_by(executions.c.finished_at.desc(), executions.c.id.desc())
     .limit(1)
 )
-FIND_CACHED = _CACHED
-FIND_CACHED_SINCE = _CACHED.where(executions.c.finished_at >= bindparam("since"))
+FIND_CACHED_SINCE = FIND_CACHED.where(executions.c.finished_at >= bindparam("since"))
 LATEST_PER_STEP = select(*EXECUTION_COLUMNS).where(
     executions.c.id.in_(
         select(func.max(executions.c.id))
@@ -117,6 +118,29 @@ EXECUTIONS_BY_ID = select(*EXECUTION_COLUMNS).where(
     executions.c.id.in_(bindparam("ids", expanding=True))
 )
 ARTIFACTS_BY_ID = select_artifacts().where(artifacts.c.id.in_(bindparam("ids", expanding=True)))
+
+
+# Writes
+FINISH_EXECUTION = (
+    update(executions)
+    .where(executions.c.id == bindparam("execution_id"), executions.c.state == "running")
+    .values(
+        state=bindparam("new_state"),
+        finished_at=bindparam("now", type_=UTCDateTime()),
+        output_params=bindparam("new_output_params", type_=Json),
+        error=bindparam("new_error"),
+        log_uri=bindparam("new_log_uri"),
+        cached_from=bindparam("new_cached_from"),
+    )
+    .returning(*EXECUTION_COLUMNS)
+)
+INSERT_ARTIFACTS = insert(artifacts).returning(artifacts.c.id, sort_by_parameter_order=True)
+INSERT_EXECUTION = insert(executions).returning(executions.c.id)
+INSERT_EVENTS = insert(events)
+INSERT_ASSOCIATION = insert(associations)
+
+
+# Rows to records
 
 
 def artifact(row: Row[Any] | Sequence[Any]) -> ArtifactRecord:
@@ -138,11 +162,9 @@ def group(rows: Iterable[Sequence[Any]]) -> dict[int, dict[str, dict[str, list[A
     """
     slots: dict[int, dict[str, dict[str, list[tuple[int, ArtifactRecord]]]]] = {}
     for row in rows:
-        execution_id, kind, key, index = row[:4]
+        execution_id, kind, key, index, *artifact_row = row
         by_key = slots.setdefault(execution_id, {}).setdefault(kind, {})
-        by_key.setdefault(key, []).append(
-            (-1 if index is None else index, ArtifactRecord(*row[4:]))
-        )
+        by_key.setdefault(key, []).append((-1 if index is None else index, artifact(artifact_row)))
     return {
         execution_id: {
             kind: {key: [a for _, a in sorted(items, key=_first)] for key, items in by_key.items()}
@@ -159,22 +181,3 @@ def _first(item: tuple[int, ArtifactRecord]) -> int:
 def batches(ids: Sequence[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), IN_BATCH):
         yield list(ids[start : start + IN_BATCH])
-
-
-FINISH_EXECUTION = (
-    update(executions)
-    .where(executions.c.id == bindparam("execution_id"), executions.c.state == "running")
-    .values(
-        state=bindparam("new_state"),
-        finished_at=bindparam("now", type_=UTCDateTime()),
-        output_params=bindparam("new_output_params", type_=Json),
-        error=bindparam("new_error"),
-        log_uri=bindparam("new_log_uri"),
-        cached_from=bindparam("new_cached_from"),
-    )
-    .returning(*EXECUTION_COLUMNS)
-)
-INSERT_ARTIFACTS = insert(artifacts).returning(artifacts.c.id, sort_by_parameter_order=True)
-INSERT_EXECUTION = insert(executions).returning(executions.c.id)
-INSERT_EVENTS = insert(events)
-INSERT_ASSOCIATION = insert(associations)

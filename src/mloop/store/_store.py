@@ -11,20 +11,18 @@ Every method runs in one short transaction and returns plain records (``_records
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, Engine, Insert, func, insert, literal, select, update
+from sqlalchemy import Connection, Engine, Insert
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from mloop.errors import ConflictError, NotFoundError, StoreError
-from mloop.store import _lineage
-from mloop.store import _queries as q
+from mloop.store import _artifacts, _executions, _lineage, _runs
 from mloop.store._engine import (
     create_engine,
     insert_ignore,
@@ -33,17 +31,7 @@ from mloop.store._engine import (
     safe_url,
     transaction,
 )
-from mloop.store._models import (
-    UTCDateTime,
-    artifact_types,
-    artifacts,
-    attributions,
-    contexts,
-    executions,
-    pipeline_versions,
-    pipelines,
-    runs,
-)
+from mloop.store._models import attributions
 from mloop.store._records import (
     ArtifactRecord,
     CacheHit,
@@ -88,7 +76,7 @@ class MetadataStore:
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._insert_attribution: Insert | None = None
-        self._type_ids: dict[str, int] = {}
+        self._type_ids_cache: dict[str, int] = {}
         self._run_contexts: dict[str, int] = {}
 
     @classmethod
@@ -140,7 +128,6 @@ class MetadataStore:
                 except BaseException:
                     engine.dispose()
                     raise
-                self._insert_attribution = insert_ignore(engine.dialect.name, attributions)
                 self._engine = engine
             return self._engine
 
@@ -180,70 +167,19 @@ class MetadataStore:
     def register_pipeline_version(
         self, name: str, spec: dict[str, Any], spec_hash: str
     ) -> PipelineVersionRecord:
-        """The version of pipeline ``name`` with this spec hash, created if it is new.
-
-        Safe under concurrent callers: both inserts are ``ON CONFLICT DO NOTHING`` followed
-        by a read, so the loser of a race reads the winner's row.
-        """
-        now = _now()
+        """The version of pipeline ``name`` with this spec hash, created if it is new
+        (idempotent, and safe under concurrent callers)."""
         with self._write() as conn:
-            dialect = conn.dialect.name
-            conn.execute(insert_ignore(dialect, pipelines), {"name": name, "created_at": now})
-            pipeline_id = conn.execute(
-                select(pipelines.c.id).where(pipelines.c.name == name)
-            ).scalar_one()
-            version = {
-                "pipeline_id": pipeline_id,
-                "spec": spec,
-                "spec_hash": spec_hash,
-                "created_at": now,
-            }
-            conn.execute(insert_ignore(dialect, pipeline_versions), version)
-            row = conn.execute(
-                select(
-                    pipeline_versions.c.id,
-                    pipeline_versions.c.spec,
-                    pipeline_versions.c.created_at,
-                ).where(
-                    pipeline_versions.c.pipeline_id == pipeline_id,
-                    pipeline_versions.c.spec_hash == spec_hash,
-                )
-            ).one()
-        return PipelineVersionRecord(row.id, name, spec_hash, row.spec, row.created_at)
+            return _runs.register_pipeline_version(conn, name, spec, spec_hash, _now())
 
     def get_pipeline_version(self, version_id: int) -> PipelineVersionRecord:
         with self._read() as conn:
-            row = conn.execute(
-                select(
-                    pipeline_versions.c.id,
-                    pipelines.c.name,
-                    pipeline_versions.c.spec_hash,
-                    pipeline_versions.c.spec,
-                    pipeline_versions.c.created_at,
-                )
-                .join(pipelines, pipelines.c.id == pipeline_versions.c.pipeline_id)
-                .where(pipeline_versions.c.id == version_id)
-            ).one_or_none()
-        if row is None:
-            raise NotFoundError(
-                f"pipeline version {version_id} not found", pipeline_version=version_id
-            )
-        return PipelineVersionRecord(*row)
+            return _runs.get_pipeline_version(conn, version_id)
 
     def list_pipelines(self) -> list[tuple[str, int, datetime]]:
         """``(name, number of versions, when the last version was registered)`` by name."""
         with self._read() as conn:
-            rows = conn.execute(
-                select(
-                    pipelines.c.name,
-                    func.count(pipeline_versions.c.id),
-                    func.max(pipeline_versions.c.created_at),
-                )
-                .join(pipeline_versions, pipeline_versions.c.pipeline_id == pipelines.c.id)
-                .group_by(pipelines.c.id, pipelines.c.name)
-                .order_by(pipelines.c.name)
-            ).all()
-        return [(name, count, last) for name, count, last in rows]
+            return _runs.list_pipelines(conn)
 
     # Runs -----------------------------------------------------------------------------
 
@@ -255,183 +191,55 @@ class MetadataStore:
         run_id: str | None = None,
         owner: str | None = None,
     ) -> RunRecord:
-        """A new run in state ``running``, held by ``owner``, with its run context."""
-        now = _now()
+        """A new run of a pipeline version, ``running`` and held by ``owner``, with its run
+        context. The id defaults to ``<pipeline>-<YYYYmmdd-HHMMSS>-<6 hex>``."""
         try:
             with self._write() as conn:
-                pipeline = conn.execute(
-                    select(pipelines.c.name)
-                    .join(pipeline_versions, pipeline_versions.c.pipeline_id == pipelines.c.id)
-                    .where(pipeline_versions.c.id == pipeline_version_id)
-                ).scalar_one_or_none()
-                if pipeline is None:
-                    raise NotFoundError(
-                        f"pipeline version {pipeline_version_id} not found",
-                        pipeline_version=pipeline_version_id,
-                    )
-                run_id = run_id or f"{pipeline}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-                context_id = conn.execute(
-                    insert(contexts).returning(contexts.c.id),
-                    {
-                        "type": "run",
-                        "name": run_id,
-                        "properties": {
-                            "pipeline": pipeline,
-                            "pipeline_version_id": pipeline_version_id,
-                        },
-                        "created_at": now,
-                    },
-                ).scalar_one()
-                record = RunRecord(
-                    id=run_id,
-                    pipeline=pipeline,
-                    pipeline_version_id=pipeline_version_id,
-                    params=dict(params),
-                    state="running",
-                    created_at=now,
-                    started_at=now,
-                    finished_at=None,
-                    heartbeat_at=now,
-                    owner=owner,
-                    error=None,
+                run, context_id = _runs.create_run(
+                    conn, pipeline_version_id, params, run_id=run_id, owner=owner, now=_now()
                 )
-                values = {k: getattr(record, k) for k in q.RUN_FIELDS if k not in ("pipeline",)}
-                conn.execute(insert(runs), {**values, "context_id": context_id})
         except _IntegrityViolation:
             raise ConflictError(f"run {run_id!r} already exists", run=run_id) from None
-        self._run_contexts[run_id] = context_id
-        return record
+        self._run_contexts[run.id] = context_id
+        return run
 
     def get_run(self, run_id: str) -> RunRecord:
-        """The run with this id, or with the only id that starts with it."""
+        """The run with this id, or else with the only id that starts with it."""
         with self._read() as conn:
-            row = conn.execute(q.GET_RUN, {"run_id": run_id}).one_or_none()
-            if row is None and run_id:
-                matches = conn.execute(
-                    q.select_runs()
-                    .where(func.substr(runs.c.id, 1, len(run_id)) == run_id)
-                    .order_by(runs.c.id)
-                    .limit(6)
-                ).all()
-                if len(matches) > 1:
-                    ids = ", ".join(m.id for m in matches[:5])
-                    raise NotFoundError(
-                        f"run id prefix {run_id!r} is ambiguous: it matches {ids}"
-                        + (", ..." if len(matches) > 5 else ""),
-                        run=run_id,
-                    )
-                row = matches[0] if matches else None
-        if row is None:
-            raise NotFoundError(f"run {run_id!r} not found", run=run_id)
-        return q.run(row)
+            return _runs.find_run(conn, run_id)
 
     def list_runs(
         self, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
     ) -> list[RunRecord]:
         """Runs, newest first, optionally of one pipeline and/or in one state."""
-        stmt = q.select_runs().order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
-        if pipeline is not None:
-            stmt = stmt.where(pipelines.c.name == pipeline)
-        if state is not None:
-            stmt = stmt.where(runs.c.state == state)
         with self._read() as conn:
-            return [q.run(row) for row in conn.execute(stmt)]
+            return _runs.list_runs(conn, pipeline=pipeline, state=state, limit=limit)
 
     def set_run_state(self, run_id: str, state: RunState, *, error: str | None = None) -> RunRecord:
         """Move a run to ``state``; terminal states set ``finished_at``."""
-        if state not in q.RUN_STATES:
-            raise ValueError(f"unknown run state {state!r}; expected one of {sorted(q.RUN_STATES)}")
-        now = _now()
-        values: dict[str, Any] = {
-            "state": state,
-            "error": error,
-            "finished_at": now if state in q.TERMINAL_RUN_STATES else None,
-        }
-        if state == "running":
-            values["started_at"] = func.coalesce(runs.c.started_at, literal(now, UTCDateTime()))
         with self._write() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-            return self._get_run(conn, run_id)
+            return _runs.set_run_state(conn, run_id, state, error=error, now=_now())
 
     def heartbeat(self, run_id: str, owner: str) -> None:
         """Record that ``owner`` still drives the run.
 
         Raises :class:`ConflictError` if another orchestrator has claimed the run meanwhile
-        (this one must stop); a run cancelled by a user still takes heartbeats, so that its
+        (this one must stop). A run cancelled by a user still takes heartbeats, so that its
         orchestrator notices the cancellation on its next look at the run.
         """
         with self._write() as conn:
-            updated = conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.owner == owner)
-                .values(heartbeat_at=_now())
-            ).rowcount
-            if not updated:
-                run = self._get_run(conn, run_id)
-                raise ConflictError(
-                    f"run {run_id!r} is held by {run.owner!r}, not {owner!r}",
-                    run=run_id,
-                    owner=run.owner,
-                )
+            _runs.heartbeat(conn, run_id, owner, _now())
 
     def claim_run(self, run_id: str, owner: str, *, stale_after: float) -> RunRecord:
-        """Take a run to drive it: atomically, in one conditional UPDATE.
+        """Take a run to drive it (or resume it), atomically.
 
-        A run can be taken when it is not running, when its orchestrator has not sent a
-        heartbeat for ``stale_after`` seconds, or when ``owner`` already holds it. A run that
-        succeeded, or that a live orchestrator holds, raises :class:`ConflictError`.
+        A run can be taken when it is not running, when its orchestrator has sent no
+        heartbeat for ``stale_after`` seconds, or when ``owner`` already holds it; it becomes
+        ``running`` under ``owner``. A run that succeeded, or that a live orchestrator holds,
+        raises :class:`ConflictError` (naming the holder).
         """
-        now = _now()
-        stale = now - timedelta(seconds=stale_after)
         with self._write() as conn:
-            claimed = conn.execute(
-                update(runs)
-                .where(
-                    runs.c.id == run_id,
-                    runs.c.state != "succeeded",
-                    (runs.c.state != "running")
-                    | runs.c.heartbeat_at.is_(None)
-                    | (runs.c.heartbeat_at < stale)
-                    | (runs.c.owner == owner),
-                )
-                .values(
-                    state="running",
-                    owner=owner,
-                    heartbeat_at=now,
-                    started_at=func.coalesce(runs.c.started_at, literal(now, UTCDateTime())),
-                    finished_at=None,
-                    error=None,
-                )
-            ).rowcount
-            run = self._get_run(conn, run_id)
-        if claimed:
-            return run
-        if run.state == "succeeded":
-            raise ConflictError(f"run {run_id!r} already succeeded", run=run_id, state=run.state)
-        age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else float("nan")
-        raise ConflictError(
-            f"run {run_id!r} is held by {run.owner!r} (last heartbeat {age:.1f}s ago)",
-            run=run_id,
-            owner=run.owner,
-        )
-
-    def _get_run(self, conn: Connection, run_id: str) -> RunRecord:
-        row = conn.execute(q.GET_RUN, {"run_id": run_id}).one_or_none()
-        if row is None:
-            raise NotFoundError(f"run {run_id!r} not found", run=run_id)
-        return q.run(row)
-
-    def _run_context(self, conn: Connection, run_id: str) -> int:
-        context_id = self._run_contexts.get(run_id)
-        if context_id is None:
-            context_id = conn.execute(q.RUN_CONTEXT, {"run_id": run_id}).scalar_one_or_none()
-            if context_id is None:
-                raise NotFoundError(f"run {run_id!r} not found", run=run_id)
-            self._run_contexts[run_id] = context_id
-        return context_id
-
-    def _require_run(self, conn: Connection, run_id: str) -> None:
-        self._run_context(conn, run_id)
+            return _runs.claim_run(conn, run_id, owner, stale_after=stale_after, now=_now())
 
     # Executions -----------------------------------------------------------------------
 
@@ -447,7 +255,8 @@ class MetadataStore:
         inputs: Sequence[InputArtifact],
         attempt: int = 1,
     ) -> ExecutionRecord:
-        """Record that a step started: the execution, its input events, its run association."""
+        """Record that a step started, in one transaction: the execution (``running``), its
+        input events and its association to the run."""
         record = ExecutionRecord(
             id=0,
             run_id=run_id,
@@ -468,7 +277,14 @@ class MetadataStore:
         try:
             return self._insert_execution(record, inputs)
         except _IntegrityViolation:
-            self._raise_missing([i.artifact_id for i in inputs], run=run_id, step=step)
+            with self._read() as conn:
+                missing = _executions.missing_artifacts(conn, [i.artifact_id for i in inputs])
+            raise NotFoundError(
+                f"input artifact(s) {missing} of step {step!r} not found",
+                artifact=missing[0] if missing else None,
+                run=run_id,
+                step=step,
+            ) from None
 
     def record_skipped(
         self, run_id: str, step: str, *, component: str, reason: str
@@ -497,27 +313,9 @@ class MetadataStore:
     def _insert_execution(
         self, record: ExecutionRecord, inputs: Sequence[InputArtifact]
     ) -> ExecutionRecord:
-        values = {k: getattr(record, k) for k in q.EXECUTION_FIELDS if k != "id"}
         with self._write() as conn:
             context_id = self._run_context(conn, record.run_id)
-            execution_id = conn.execute(q.INSERT_EXECUTION, values).scalar_one()
-            if inputs:
-                conn.execute(
-                    q.INSERT_EVENTS,
-                    [
-                        {
-                            "execution_id": execution_id,
-                            "artifact_id": i.artifact_id,
-                            "kind": "input",
-                            "key": i.key,
-                            "index": i.index,
-                        }
-                        for i in inputs
-                    ],
-                )
-            conn.execute(
-                q.INSERT_ASSOCIATION, {"context_id": context_id, "execution_id": execution_id}
-            )
+            execution_id = _executions.insert_execution(conn, record, inputs, context_id)
         return replace(record, id=execution_id)
 
     def finish_execution(
@@ -533,254 +331,83 @@ class MetadataStore:
     ) -> tuple[ExecutionRecord, Outputs]:
         """Record how a running execution ended, with its outputs, in one transaction.
 
-        New artifacts are created; an output with ``reuse_id`` points at an existing one
-        (a pass-through, or the outputs of a cache hit). Every output gets an output event
-        and is attributed to the run. Returns the execution and its outputs by key.
+        Each output is a new artifact, or with ``reuse_id`` an existing one (a pass-through,
+        or the outputs of the execution a cache hit reused); each gets an output event and
+        is attributed to the run. Returns the execution and its outputs by key, in index
+        order. Finishing an execution that is not running raises :class:`ConflictError`.
         """
-        if state not in q.FINISHED_EXECUTION_STATES:
-            raise ValueError(
-                f"cannot finish an execution as {state!r}; "
-                f"expected one of {sorted(q.FINISHED_EXECUTION_STATES)}"
-            )
-        type_ids = self._type_ids_for({o.type for o in outputs if o.reuse_id is None})
+        type_ids = self._type_ids({o.type for o in outputs if o.reuse_id is None})
         now = _now()
         try:
             with self._write() as conn:
-                row = conn.execute(
-                    q.FINISH_EXECUTION,
-                    {
-                        "execution_id": execution_id,
-                        "new_state": state,
-                        "now": now,
-                        "new_output_params": dict(output_params or {}),
-                        "new_error": error,
-                        "new_log_uri": log_uri,
-                        "new_cached_from": cached_from,
-                    },
-                ).one_or_none()
-                if row is None:
-                    self._raise_not_running(conn, execution_id)
-                execution = q.execution(row)
-                records = self._insert_outputs(conn, execution, outputs, type_ids, now)
-        except _IntegrityViolation:
+                execution = _executions.finish_execution(
+                    conn,
+                    execution_id,
+                    state,
+                    output_params=dict(output_params or {}),
+                    error=error,
+                    log_uri=log_uri,
+                    cached_from=cached_from,
+                    now=now,
+                )
+                by_key = _executions.insert_outputs(
+                    conn,
+                    execution,
+                    outputs,
+                    type_ids=type_ids,
+                    context_id=self._run_context(conn, execution.run_id),
+                    attribute=self._attribute(conn),
+                    now=now,
+                )
+        except _IntegrityViolation:  # the only reference not checked before: cached_from
             raise NotFoundError(
                 f"execution {cached_from} (cached_from of execution {execution_id}) not found",
                 execution=cached_from,
             ) from None
-        by_key: dict[str, list[tuple[int, int, ArtifactRecord]]] = {}
-        for position, (output, record) in enumerate(zip(outputs, records, strict=True)):
-            index = -1 if output.index is None else output.index
-            by_key.setdefault(output.key, []).append((index, position, record))
-        return execution, {k: [r for *_, r in sorted(v)] for k, v in by_key.items()}
-
-    def _insert_outputs(
-        self,
-        conn: Connection,
-        execution: ExecutionRecord,
-        outputs: Sequence[OutputArtifact],
-        type_ids: dict[str, int],
-        now: datetime,
-    ) -> list[ArtifactRecord]:
-        if not outputs:
-            return []
-        context_id = self._run_context(conn, execution.run_id)
-        reused: dict[int, ArtifactRecord] = {}
-        reuse_ids = sorted({o.reuse_id for o in outputs if o.reuse_id is not None})
-        if reuse_ids:
-            reused = {
-                row[0]: q.artifact(row)
-                for row in conn.execute(q.ARTIFACTS_BY_ID, {"ids": reuse_ids})
-            }
-            missing = [i for i in reuse_ids if i not in reused]
-            if missing:
-                raise NotFoundError(
-                    f"artifact(s) {missing} reused as outputs of execution {execution.id} "
-                    "not found",
-                    artifact=missing[0],
-                    execution=execution.id,
-                )
-        new = [o for o in outputs if o.reuse_id is None]
-        new_ids: list[int] = []
-        if new:
-            new_ids = list(
-                conn.execute(
-                    q.INSERT_ARTIFACTS,
-                    [
-                        {
-                            "type_id": type_ids[o.type],
-                            "uri": o.uri,
-                            "fingerprint": o.fingerprint,
-                            "properties": dict(o.properties),
-                            "created_at": now,
-                        }
-                        for o in new
-                    ],
-                ).scalars()
-            )
-        fresh = iter(new_ids)
-        records = [
-            reused[o.reuse_id]
-            if o.reuse_id is not None
-            else ArtifactRecord(next(fresh), o.type, o.uri, o.fingerprint, dict(o.properties), now)
-            for o in outputs
-        ]
-        conn.execute(
-            q.INSERT_EVENTS,
-            [
-                {
-                    "execution_id": execution.id,
-                    "artifact_id": r.id,
-                    "kind": "output",
-                    "key": o.key,
-                    "index": o.index,
-                }
-                for o, r in zip(outputs, records, strict=True)
-            ],
-        )
-        assert self._insert_attribution is not None
-        conn.execute(
-            self._insert_attribution,
-            [{"context_id": context_id, "artifact_id": i} for i in sorted({r.id for r in records})],
-        )
-        return records
-
-    def _type_ids_for(self, names: set[str]) -> dict[str, int]:
-        missing = sorted(names - self._type_ids.keys())
-        if missing:
-            with self._write() as conn:
-                conn.execute(
-                    insert_ignore(conn.dialect.name, artifact_types),
-                    [{"name": name} for name in missing],
-                )
-                found = conn.execute(
-                    select(artifact_types.c.name, artifact_types.c.id).where(
-                        artifact_types.c.name.in_(missing)
-                    )
-                ).all()
-            self._type_ids.update({name: type_id for name, type_id in found})
-        return {name: self._type_ids[name] for name in names}
-
-    def _raise_not_running(self, conn: Connection, execution_id: int) -> NoReturn:
-        state = conn.execute(
-            select(executions.c.state).where(executions.c.id == execution_id)
-        ).scalar_one_or_none()
-        if state is None:
-            raise NotFoundError(f"execution {execution_id} not found", execution=execution_id)
-        raise ConflictError(
-            f"execution {execution_id} already finished ({state})",
-            execution=execution_id,
-            state=state,
-        )
-
-    def _raise_missing(self, artifact_ids: list[int], **fields: Any) -> NoReturn:
-        with self._read() as conn:
-            found = set(
-                conn.execute(
-                    select(artifacts.c.id).where(artifacts.c.id.in_(sorted(set(artifact_ids))))
-                ).scalars()
-            )
-        missing = sorted(set(artifact_ids) - found)
-        raise NotFoundError(
-            f"input artifact(s) {missing} not found",
-            artifact=missing[0] if missing else None,
-            **fields,
-        )
+        return execution, by_key
 
     def get_execution(self, execution_id: int) -> ExecutionRecord:
         with self._read() as conn:
-            row = conn.execute(q.GET_EXECUTION, {"id": execution_id}).one_or_none()
-        if row is None:
-            raise NotFoundError(f"execution {execution_id} not found", execution=execution_id)
-        return q.execution(row)
+            return _executions.get_execution(conn, execution_id)
 
     def list_executions(self, run_id: str) -> list[ExecutionRecord]:
         """The executions of a run, in the order they started."""
         with self._read() as conn:
-            rows = conn.execute(
-                select(*q.EXECUTION_COLUMNS)
-                .where(executions.c.run_id == run_id)
-                .order_by(executions.c.id)
-            ).all()
-            if not rows:
-                self._require_run(conn, run_id)
-        return [q.execution(row) for row in rows]
+            return _executions.list_executions(conn, run_id)
 
     def execution_io(self, execution_id: int) -> tuple[Outputs, Outputs]:
         """``(inputs, outputs)`` of an execution, each by key in index order."""
         with self._read() as conn:
-            grouped = q.group(conn.execute(q.EXECUTION_IO, {"id": execution_id})).get(
-                execution_id, {}
-            )
-            if not grouped:
-                self.get_execution(execution_id)
-        return grouped.get("input", {}), grouped.get("output", {})
+            return _executions.execution_io(conn, execution_id)
 
     def run_outputs(self, run_id: str) -> dict[str, tuple[ExecutionRecord, Outputs]]:
-        """Per step, the latest succeeded or cached execution and its outputs: what a
+        """Per step key, the latest succeeded or cached execution and its outputs: what a
         resumed run need not compute again."""
         with self._read() as conn:
-            latest = [
-                q.execution(row) for row in conn.execute(q.LATEST_PER_STEP, {"run_id": run_id})
-            ]
-            if not latest:
-                self._require_run(conn, run_id)
-                return {}
-            grouped: dict[int, dict[str, Outputs]] = {}
-            for batch in q.batches([e.id for e in latest]):
-                grouped.update(q.group(conn.execute(q.OUTPUTS_OF, {"ids": batch})))
-        return {
-            e.step: (e, grouped.get(e.id, {}).get("output", {}))
-            for e in sorted(latest, key=_execution_id)
-        }
+            return _executions.run_outputs(conn, run_id)
 
     def find_cached(self, cache_key: str, *, max_age: float | None = None) -> CacheHit | None:
         """The newest succeeded execution with this cache key (finished within ``max_age``
-        seconds, if given) and its outputs; None on a miss. Failed runs never hit."""
+        seconds, if given) and its outputs, or None. Failed executions never hit."""
         with self._read() as conn:
-            if max_age is None:
-                row = conn.execute(q.FIND_CACHED, {"cache_key": cache_key}).one_or_none()
-            else:
-                since = _now() - timedelta(seconds=max_age)
-                row = conn.execute(
-                    q.FIND_CACHED_SINCE, {"cache_key": cache_key, "since": since}
-                ).one_or_none()
-            if row is None:
-                return None
-            execution = q.execution(row)
-            outputs = q.group(conn.execute(q.EXECUTION_OUTPUTS, {"id": execution.id}))
-        return CacheHit(execution, outputs.get(execution.id, {}).get("output", {}))
+            return _executions.find_cached(conn, cache_key, max_age=max_age, now=_now())
 
     # Artifacts ------------------------------------------------------------------------
 
     def get_artifact(self, artifact_id: int) -> ArtifactRecord:
         with self._read() as conn:
-            row = conn.execute(q.GET_ARTIFACT, {"id": artifact_id}).one_or_none()
-        if row is None:
-            raise NotFoundError(f"artifact {artifact_id} not found", artifact=artifact_id)
-        return q.artifact(row)
+            return _artifacts.get_artifact(conn, artifact_id)
 
     def list_artifacts(
         self, *, type: str | None = None, run_id: str | None = None, limit: int = 50
     ) -> list[ArtifactRecord]:
         """Artifacts, newest first, optionally of one type and/or attributed to one run."""
-        stmt = q.select_artifacts().order_by(artifacts.c.id.desc()).limit(limit)
-        if type is not None:
-            stmt = stmt.where(artifact_types.c.name == type)
-        if run_id is not None:
-            stmt = (
-                stmt.join(attributions, attributions.c.artifact_id == artifacts.c.id)
-                .join(runs, runs.c.context_id == attributions.c.context_id)
-                .where(runs.c.id == run_id)
-            )
         with self._read() as conn:
-            return [q.artifact(row) for row in conn.execute(stmt)]
+            return _artifacts.list_artifacts(conn, type=type, run_id=run_id, limit=limit)
 
     def find_artifacts_by_uri(self, uri: str) -> list[ArtifactRecord]:
         with self._read() as conn:
-            rows = conn.execute(
-                q.select_artifacts().where(artifacts.c.uri == uri).order_by(artifacts.c.id)
-            )
-            return [q.artifact(row) for row in rows]
+            return _artifacts.find_artifacts_by_uri(conn, uri)
 
     # Lineage --------------------------------------------------------------------------
 
@@ -793,14 +420,32 @@ class MetadataStore:
         max_depth: int | None = None,
     ) -> LineageGraph:
         """The artifacts and executions upstream (what it came from) or downstream (what
-        came from it) of a node, ``max_depth`` hops of events at most."""
+        came from it) of a node, at most ``max_depth`` hops of events away."""
         with self._read() as conn:
             return _lineage.lineage(conn, kind, node_id, direction=direction, max_depth=max_depth)
+
+    # Caches of immutable rows -----------------------------------------------------------
+
+    def _run_context(self, conn: Connection, run_id: str) -> int:
+        context_id = self._run_contexts.get(run_id)
+        if context_id is None:
+            context_id = self._run_contexts[run_id] = _runs.run_context(conn, run_id)
+        return context_id
+
+    def _type_ids(self, names: set[str]) -> dict[str, int]:
+        missing = sorted(names - self._type_ids_cache.keys())
+        if missing:
+            # Its own short transaction, so that only committed ids are ever cached.
+            with self._write() as conn:
+                found = _artifacts.register_types(conn, missing)
+            self._type_ids_cache.update(found)
+        return {name: self._type_ids_cache[name] for name in names}
+
+    def _attribute(self, conn: Connection) -> Insert:
+        if self._insert_attribution is None:
+            self._insert_attribution = insert_ignore(conn.dialect.name, attributions)
+        return self._insert_attribution
 
 
 def _first_line(error: BaseException | None) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def _execution_id(execution: ExecutionRecord) -> int:
-    return execution.id

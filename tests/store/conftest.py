@@ -1,0 +1,118 @@
+"""Fixtures of the metadata store tests: one contract, run against SQLite and PostgreSQL.
+
+``store_url`` is parametrized over both backends. SQLite gets a fresh file per test;
+PostgreSQL gets one fresh database per test session (per xdist worker), emptied before each
+test. :func:`postgres_database` is the reusable part: it creates a uniquely named database
+and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from mloop.store import MetadataStore, PipelineVersionRecord, RunRecord
+from mloop.store._models import metadata
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MLOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def postgres_database(
+    admin_url: str = POSTGRES_ADMIN_URL, prefix: str = "mloop_test"
+) -> Iterator[str]:
+    """Create an empty, uniquely named PostgreSQL database; yield its URL; drop it after.
+
+    When the server cannot be reached the calling test fails if ``CI=true`` (CI promises a
+    server) and is skipped otherwise.
+    """
+    admin = make_url(admin_url)
+    engine = sa.create_engine(
+        admin, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": 5}
+    )
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = " ".join(str(exc.orig).split())
+        message = f"PostgreSQL not reachable at {admin.host}:{admin.port or 5432}: {reason}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database for this test session (each xdist worker gets its own)."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_cleaner(postgres_url: str) -> Iterator[Callable[[], None]]:
+    """Migrates the session database once; calling the result deletes every row."""
+    with MetadataStore(postgres_url) as store:
+        store.upgrade()
+    engine = sa.create_engine(postgres_url, poolclass=NullPool)
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+
+    def empty() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+    yield empty
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty metadata database, once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta' / 'mloop.db'}"
+    request.getfixturevalue("postgres_cleaner")()
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database nobody has migrated yet, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        with postgres_database(prefix="mloop_test_fresh") as url:
+            yield url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[MetadataStore]:
+    with MetadataStore(store_url) as store:
+        yield store
+
+
+@pytest.fixture
+def version(store: MetadataStore) -> PipelineVersionRecord:
+    return store.register_pipeline_version("train", {"name": "train", "steps": {}}, "h1")
+
+
+@pytest.fixture
+def run(store: MetadataStore, version: PipelineVersionRecord) -> RunRecord:
+    return store.create_run(version.id, {"lr": 0.1}, owner="host:1")
