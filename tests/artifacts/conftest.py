@@ -7,100 +7,16 @@ stored files behind the store's back, as another process or a failing disk would
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _services import S3Service
 from mloop.artifacts import ArtifactStore
-
-MOTO_SERVER = Path(sys.executable).with_name("moto_server")
-
-
-@dataclass
-class S3Service:
-    endpoint_url: str
-    bucket: str
-
-    @property
-    def storage_options(self) -> dict[str, Any]:
-        return {
-            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
-            "key": "testing",
-            "secret": "testing",
-        }
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"S3 tests need moto_server, which is required when CI=true: {reason}")
-    pytest.skip(f"S3 tests skipped: moto_server is not available ({reason})")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
-    """A real S3 API (moto_server on loopback) with one bucket for this session."""
-    if not MOTO_SERVER.exists():
-        _unavailable(f"{MOTO_SERVER} not found (install moto[server])")
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = open(tmp_path_factory.mktemp("moto") / "moto_server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"},
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                _unavailable(f"moto_server exited with status {proc.returncode}; see {log.name}")
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except urllib.error.HTTPError:
-                break  # it answers
-            except OSError:
-                if time.monotonic() > deadline:
-                    _unavailable(f"moto_server did not answer on {endpoint} within 20 s")
-                time.sleep(0.05)
-        import boto3
-
-        bucket = f"mloop-artifacts-{uuid.uuid4().hex[:12]}"
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=bucket)
-        yield S3Service(endpoint, bucket)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @dataclass

@@ -8,62 +8,16 @@ and drops it afterwards.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from _services import postgres_database
 from mloop.store import MetadataStore, PipelineVersionRecord, RunRecord
 from mloop.store._models import metadata
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "MLOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-@contextmanager
-def postgres_database(
-    admin_url: str = POSTGRES_ADMIN_URL, prefix: str = "mloop_test"
-) -> Iterator[str]:
-    """Create an empty, uniquely named PostgreSQL database; yield its URL; drop it after.
-
-    When the server cannot be reached the calling test fails if ``CI=true`` (CI promises a
-    server) and is skipped otherwise.
-    """
-    admin = make_url(admin_url)
-    engine = sa.create_engine(
-        admin, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": 5}
-    )
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        reason = " ".join(str(exc.orig).split())
-        message = f"PostgreSQL not reachable at {admin.host}:{admin.port or 5432}: {reason}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL database for this test session (each xdist worker gets its own)."""
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture(scope="session")
