@@ -29,9 +29,11 @@ check: install  ## ruff + mypy
 
 bench: install  ## the benchmarks at full size, side by side with peers (make bench-env first)
 	$(PY) benchmarks/pipeline_overhead.py
+	$(PY) benchmarks/metadata_queries.py
 
 bench-smoke: install  ## every benchmark once at a tiny size (CI)
 	$(PY) benchmarks/pipeline_overhead.py --smoke
+	$(PY) benchmarks/metadata_queries.py --smoke
 
 bench-env:  ## the peers' own virtual environments (Prefect, kfp)
 	bash benchmarks/setup_peers.sh

@@ -165,29 +165,57 @@ def summarize(samples: list[dict], key: str = "wall_s") -> dict | None:
     }
 
 
-def render(rows: list[dict], notes: list[str]) -> None:
-    header = ["contender", "shape", "N", "steps", "median ms/step", "min", "max",
-              "× mloop-inline", "× mloop-process"]
+def render(rows: list[dict], notes: list[str], markdown: bool = False) -> None:
+    header = [
+        "contender",
+        "shape",
+        "N",
+        "steps",
+        "median ms/step",
+        "min",
+        "max",
+        "x mloop-inline",
+        "x mloop-process",
+    ]
     body = []
     for r in rows:
+
         def fmt(x: float | None, spec: str = ".2f") -> str:
             return "—" if x is None else format(x, spec)
 
-        body.append([
-            r["contender"], r["shape"], str(r["n"]), str(r["steps"]),
-            fmt(r["median"], ".3f") if r["median"] is not None else r.get("status", "—"),
-            fmt(r["min"], ".3f"), fmt(r["max"], ".3f"),
-            fmt(r["ratio_inline"], ".1f"), fmt(r["ratio_process"], ".1f"),
-        ])
+        body.append(
+            [
+                r["contender"],
+                r["shape"],
+                str(r["n"]),
+                str(r["steps"]),
+                fmt(r["median"], ".3f") if r["median"] is not None else r.get("status", "—"),
+                fmt(r["min"], ".3f"),
+                fmt(r["max"], ".3f"),
+                fmt(r["ratio_inline"], ".1f"),
+                fmt(r["ratio_process"], ".1f"),
+            ]
+        )
+    if markdown:  # for benchmarks/README.md
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|")
+        for b in body:
+            print("| " + " | ".join(b) + " |")
+        print()
+        for note in notes:
+            print(f"- {note}")
+        return
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
-        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-                  for i, h in enumerate(header)]
-        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        widths = [
+            max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+            for i, h in enumerate(header)
+        ]
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
         for b in body:
-            print("  ".join(c.ljust(w) for c, w in zip(b, widths)))
+            print("  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)))
         for note in notes:
             print(note)
         return
@@ -206,19 +234,38 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per contender and shape")
     ap.add_argument("--n", type=int, default=200, help="steps in the chain / fan-out width")
-    ap.add_argument("--kfp-n", type=int, default=20,
-                    help="N for kfp.local (each step is a fresh Python subprocess: ~0.5 s)")
-    ap.add_argument("--smoke", action="store_true",
-                    help="N=5, 1 repeat, mloop only unless --peers; seconds; for CI")
-    ap.add_argument("--peers", dest="peers", action="store_true", default=None,
-                    help="include the installed peers (default: yes, except with --smoke)")
+    ap.add_argument(
+        "--kfp-n",
+        type=int,
+        default=20,
+        help="N for kfp.local (each step is a fresh Python subprocess: ~0.5 s)",
+    )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="N=5, 1 repeat, mloop only unless --peers; seconds; for CI",
+    )
+    ap.add_argument(
+        "--peers",
+        dest="peers",
+        action="store_true",
+        default=None,
+        help="include the installed peers (default: yes, except with --smoke)",
+    )
     ap.add_argument("--no-peers", dest="peers", action="store_false")
     ap.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up round")
     ap.add_argument("--no-cache-figure", action="store_true", help="skip the cache-hit figure")
-    ap.add_argument("--strict", action="store_true",
-                    help="exit 1 if an mloop contender is unavailable (errors always fail)")
-    ap.add_argument("--mloop-python", default=sys.executable,
-                    help="interpreter with mloop installed (default: this one)")
+    ap.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if an mloop contender is unavailable (errors always fail)",
+    )
+    ap.add_argument(
+        "--mloop-python",
+        default=sys.executable,
+        help="interpreter with mloop installed (default: this one)",
+    )
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--timeout", type=float, default=1200.0, help="per subprocess, seconds")
     ap.add_argument("--out", type=Path, default=None, help="results JSON path")
     args = ap.parse_args(argv)
@@ -250,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             versions.update(rec.get("versions", {}))
             per_step = rec["wall_s"] / rec["steps"] * 1000
-            log(f"{c.name:13} {shape:6} n={n:<4} {per_step:9.3f} ms/step"
-                f"{'' if keep else '  (warm-up, discarded)'}")
+            log(
+                f"{c.name:13} {shape:6} n={n:<4} {per_step:9.3f} ms/step"
+                f"{'' if keep else '  (warm-up, discarded)'}"
+            )
             if keep:
                 o.samples.append(rec)
 
@@ -278,30 +327,50 @@ def main(argv: list[str] | None = None) -> int:
             s = summarize(o.samples)
             steps = o.samples[0]["steps"] if o.samples else None
             n = c.n
-            row = {"contender": c.name, "shape": shape, "n": n, "steps": steps or "—",
-                   "median": None, "min": None, "max": None,
-                   "ratio_inline": None, "ratio_process": None}
+            row = {
+                "contender": c.name,
+                "shape": shape,
+                "n": n,
+                "steps": steps or "—",
+                "median": None,
+                "min": None,
+                "max": None,
+                "ratio_inline": None,
+                "ratio_process": None,
+            }
             if s is None:
                 row["status"] = "unavailable" if o.unavailable else "failed"
             else:
                 row.update(median=s["median"], min=s["min"], max=s["max"])
                 medians[(c.name, shape)] = s["median"]
                 metric = "ms_per_step_cache_hit" if shape == "cache" else "ms_per_step"
-                figures.append({
-                    "contender": c.name, "case": f"{shape},n={n}", "metric": metric,
-                    "median": round(s["median"], 4), "min": round(s["min"], 4),
-                    "max": round(s["max"], 4), "steps": steps, "repeats": len(s["samples"]),
-                    "samples": [round(v, 4) for v in s["samples"]],
-                })
+                figures.append(
+                    {
+                        "contender": c.name,
+                        "case": f"{shape},n={n}",
+                        "metric": metric,
+                        "median": round(s["median"], 4),
+                        "min": round(s["min"], 4),
+                        "max": round(s["max"], 4),
+                        "steps": steps,
+                        "repeats": len(s["samples"]),
+                        "samples": [round(v, 4) for v in s["samples"]],
+                    }
+                )
                 rec = summarize(o.samples, "recorded_s")
                 if rec is not None:  # Prefect: until every task-run state is in its database
-                    figures.append({
-                        "contender": c.name, "case": f"{shape},n={n}",
-                        "metric": "ms_per_step_until_recorded",
-                        "median": round(rec["median"], 4), "min": round(rec["min"], 4),
-                        "max": round(rec["max"], 4), "steps": steps,
-                        "repeats": len(rec["samples"]),
-                    })
+                    figures.append(
+                        {
+                            "contender": c.name,
+                            "case": f"{shape},n={n}",
+                            "metric": "ms_per_step_until_recorded",
+                            "median": round(rec["median"], 4),
+                            "min": round(rec["min"], 4),
+                            "max": round(rec["max"], 4),
+                            "steps": steps,
+                            "repeats": len(rec["samples"]),
+                        }
+                    )
             rows.append(row)
     ratios: list[dict] = []
     for row in rows:
@@ -310,32 +379,54 @@ def main(argv: list[str] | None = None) -> int:
             if b and row["median"] is not None:
                 row[col] = row["median"] / b
                 if row["contender"] not in MLOOP:
-                    ratios.append({"contender": row["contender"], "case": row["shape"],
-                                   "vs": base, "ratio": round(row["median"] / b, 2)})
+                    ratios.append(
+                        {
+                            "contender": row["contender"],
+                            "case": row["shape"],
+                            "vs": base,
+                            "ratio": round(row["median"] / b, 2),
+                        }
+                    )
 
     targets: list[dict] = []
 
     def target(what: str, goal: str, measured: float | None, met: bool | None) -> None:
-        targets.append({"what": what, "target": goal,
-                        "measured": None if measured is None else round(measured, 3),
-                        "met": met})
+        targets.append(
+            {
+                "what": what,
+                "target": goal,
+                "measured": None if measured is None else round(measured, 3),
+                "met": met,
+            }
+        )
 
     for name in MLOOP:
         for shape in ("chain", "fanout"):
             m = medians.get((name, shape))
-            target(f"{name} {shape} overhead, ms/step", f"<= {TARGETS[name]:g}", m,
-                   None if m is None else m <= TARGETS[name])
+            target(
+                f"{name} {shape} overhead, ms/step",
+                f"<= {TARGETS[name]:g}",
+                m,
+                None if m is None else m <= TARGETS[name],
+            )
         m = medians.get((name, "cache"))
-        target(f"{name} cache-hit lookup, ms/step", f"<= {TARGETS['cache_hit']:g}", m,
-               None if m is None else m <= TARGETS["cache_hit"])
+        target(
+            f"{name} cache-hit lookup, ms/step",
+            f"<= {TARGETS['cache_hit']:g}",
+            m,
+            None if m is None else m <= TARGETS["cache_hit"],
+        )
     for name in MLOOP:
         for shape in ("chain", "fanout"):
             peers = [medians[(p, shape)] for p in PEERS if (p, shape) in medians]
             m = medians.get((name, shape))
             x = min(peers) / m if peers and m else None
-            target(f"{name} {shape}: best peer's overhead / mloop's",
-                   f">= {TARGETS['vs_best_peer']:g}", x,
-                   None if x is None else x >= TARGETS["vs_best_peer"])
+            target(
+                f"{name} {shape}: best peer's overhead / mloop's",
+                f">= {TARGETS['vs_best_peer']:g}",
+                x,
+                None if x is None else x >= TARGETS["vs_best_peer"],
+            )
 
     notes = []
     for name, why in skipped.items():
@@ -346,9 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         for e in dict.fromkeys(o.errors):
             notes.append(f"{name} {shape}: error — {e}")
     if any(c.name == "kfp" for c in chosen) and args.kfp_n != args.n:
-        notes.append(f"kfp measured at N={args.kfp_n} (one Python subprocess per step); "
-                     "figures are per step.")
-    render(rows, notes)
+        notes.append(
+            f"kfp measured at N={args.kfp_n} (one Python subprocess per step); "
+            "figures are per step."
+        )
+    render(rows, notes, markdown=args.markdown)
     for t in targets:
         mark = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
         print(f"target {t['what']} {t['target']}: {t['measured']} ({mark})")
@@ -364,7 +457,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "versions": versions,
         "params": {
-            "n": args.n, "kfp_n": args.kfp_n, "repeats": args.repeats, "smoke": args.smoke,
+            "n": args.n,
+            "kfp_n": args.kfp_n,
+            "repeats": args.repeats,
+            "smoke": args.smoke,
             "warmup_round": not args.no_warmup,
             "unit": "ms per step = wall time of one pipeline run / steps in it",
         },

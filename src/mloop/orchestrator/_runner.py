@@ -307,7 +307,24 @@ class Runner:
     def _submit(self, state: _RunState, decision: Decision, attempt: int) -> None:
         graph = state.graph
         component = graph.component_of(decision.step)
-        options = graph.options_of(decision.step)
+        log_path = self.settings.resolved_log_root / state.run.id / f"{decision.key}.log"
+        task = StepTask(
+            key=decision.key,
+            run_id=state.run.id,
+            component=component,
+            artifacts=decision.artifacts,
+            params=decision.params,
+            artifact_root=self.settings.resolved_artifact_root,
+            storage_options=dict(self.settings.storage_options),
+            cache_dir=str(self.artifacts.cache_dir or self.settings.home / "cache" / "artifacts"),
+            log_path=str(log_path),
+            attempt=attempt,
+            timeout=graph.options_of(decision.step).get("timeout"),
+        )
+        # Hand the task over first and record its start while the worker runs it: the
+        # result is only read after the start is recorded, and a crash in between loses
+        # nothing that resume would not redo.
+        self.executor.submit(task)
         execution = self.store.start_execution(
             state.run.id,
             decision.key,
@@ -318,26 +335,11 @@ class Runner:
             inputs=self._inputs(decision),
             attempt=attempt,
         )
-        log_path = self.settings.resolved_log_root / state.run.id / f"{decision.key}.log"
-        task = StepTask(
-            key=decision.key,
-            run_id=state.run.id,
-            component=component,
-            artifacts=decision.artifacts,
-            params=decision.params,
-            artifact_root=self.settings.resolved_artifact_root,
-            storage_options=dict(self.settings.storage_options),
-            cache_dir=str(self.settings.home / "cache"),
-            log_path=str(log_path),
-            attempt=attempt,
-            timeout=options.get("timeout"),
-        )
         state.running[decision.key] = execution.id
         state.decisions[decision.key] = decision
         instance = graph.instances[decision.key]
         instance.state, instance.attempt, instance.execution_id = "running", attempt, execution.id
         self.on_event(StepEvent("started", state.run.id, decision.key, "running", attempt))
-        self.executor.submit(task)
 
     def _record(self, state: _RunState, result: StepResult) -> None:
         execution_id = state.running.pop(result.key, None)
