@@ -186,6 +186,29 @@ def _wrong_as_type(name: str, as_type: type, supported: str) -> MaterializerErro
 # Tables ---------------------------------------------------------------------------------
 
 
+SPLIT_COLUMN = "split"
+
+
+def _split_counts(table: Any) -> dict[str, int] | None:
+    """Rows per split when the table carries the standard ``split`` column of names."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if SPLIT_COLUMN not in table.column_names:
+        return None
+    column = table[SPLIT_COLUMN]
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    counts = pc.value_counts(column)
+    return {
+        str(item["values"]): int(item["counts"])
+        for item in counts.to_pylist()
+        if item["values"] is not None
+    }
+
+
 @register_materializer
 class ParquetMaterializer(Materializer):
     """Tables as one zstd-compressed ``data.parquet``, written deterministically.
@@ -234,11 +257,15 @@ class ParquetMaterializer(Materializer):
             data_page_size=1024 * 1024,
             data_page_version="1.0",
         )
-        return {
+        properties: dict[str, Any] = {
             "num_rows": table.num_rows,
             "num_columns": table.num_columns,
             "schema": {field.name: str(field.type) for field in table.schema},
         }
+        splits = _split_counts(table)
+        if splits is not None:
+            properties["splits"] = splits
+        return properties
 
     def load(self, directory: Path, as_type: type | None) -> Any:
         import pyarrow as pa

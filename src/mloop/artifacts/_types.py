@@ -114,6 +114,24 @@ class Dataset(Artifact):
         rows = self.properties.get("num_rows")
         return int(rows) if rows is not None else None
 
+    @property
+    def splits(self) -> dict[str, int]:
+        """Rows per split (the standard ``split`` column), empty when the data is unsplit."""
+        return dict(self.properties.get("splits") or {})
+
+    def split(self, name: str) -> pa.Table:
+        """The rows of one split, as Arrow (without the ``split`` column)."""
+        import pyarrow.compute as pc
+
+        if name not in self.splits:
+            known = ", ".join(sorted(self.splits)) or "none: the dataset is not split"
+            raise ArtifactError(
+                f"dataset {self.uri} has no split {name!r} (splits: {known})", artifact=self.uri
+            )
+        table = self.to_arrow()
+        rows = table.filter(pc.equal(table["split"], name))
+        return rows.drop_columns(["split"])
+
 
 class Model(Artifact):
     """A trained model in its framework's native format (JSON-able values as JSON)."""
