@@ -5,6 +5,8 @@ MloopError                      base; carries ``http_status`` and structured fie
 ├── ConfigError                 bad settings file, unknown key, bad value           (400)
 ├── DefinitionError             a component or pipeline is wrong when defined       (400)
 │   └── CompileError            a spec cannot be produced or read back              (400)
+├── DataError                   data cannot be used as asked; names the column      (400)
+│   └── IngestError             a source cannot be read as asked                    (400)
 ├── NotFoundError               a run, execution, artifact, pipeline ... is missing (404)
 ├── ConflictError               the state does not allow the operation              (409)
 ├── StoreError                  the metadata database failed or is not migrated     (500)
@@ -31,7 +33,9 @@ __all__ = [
     "CompileError",
     "ConfigError",
     "ConflictError",
+    "DataError",
     "DefinitionError",
+    "IngestError",
     "MaterializerError",
     "MloopError",
     "NotFoundError",
@@ -73,6 +77,20 @@ class DefinitionError(MloopError):
 
 class CompileError(DefinitionError):
     pass
+
+
+class DataError(MloopError):
+    """Data (or statistics of it) cannot be used as asked; ``column`` names the column."""
+
+    http_status = 400
+
+    def __init__(self, message: str, *, column: str | None = None, **fields: Any) -> None:
+        super().__init__(message, column=column, **fields)
+        self.column = column
+
+
+class IngestError(DataError, ValueError):
+    """A source cannot be read as asked; ``fields`` name the column, path or argument."""
 
 
 class NotFoundError(MloopError):
