@@ -18,6 +18,8 @@ PACKAGES = [
     "mloop.store",
     "mloop.errors",
     "mloop.datasets",
+    "mloop.data",
+    "mloop.components",
 ]
 
 

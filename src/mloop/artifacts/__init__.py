@@ -7,6 +7,7 @@ a :class:`Materializer` chosen by artifact type and value type, publishes them a
 and verifies the fingerprint on every read.
 """
 
+from mloop.artifacts import _data_materializers as _data_materializers  # registers them
 from mloop.artifacts._materializers import Materializer, get_materializer, register_materializer
 from mloop.artifacts._store import ArtifactStore
 from mloop.artifacts._types import (
