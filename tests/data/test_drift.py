@@ -242,3 +242,15 @@ def test_result_round_trips_through_json() -> None:
     assert back.drifted_features == ["x"]
     with pytest.raises(DataError):
         result["nope"]
+
+
+def test_extra_metrics_skip_columns_they_do_not_apply_to() -> None:
+    import pyarrow as pa
+
+    from mloop.data import compute_statistics, drift
+
+    table = pa.table({"x": [1.0, 2.0, 3.0, 4.0], "tags": [[1], [2, 3], [], [4]]})
+    stats = compute_statistics(table)
+    result = drift(stats, stats, extra=["psi", "ks"])
+    assert result["tags"].status == "skipped"
+    assert "psi" in result["x"].metrics

@@ -25,7 +25,7 @@ REPORT = "report.html"
 
 def _write_report(value: Any, directory: Path) -> None:
     try:
-        from mloop.data import render_html  # type: ignore[attr-defined]
+        from mloop.data import render_html
     except ImportError:  # reports are an extra; the value itself is what matters
         return
     (directory / REPORT).write_text(render_html(value), encoding="utf-8")

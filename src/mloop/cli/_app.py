@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
-from mloop.cli import _artifacts, _runs
+from mloop.cli import _artifacts, _data, _runs
 from mloop.cli._render import console, err_console, lineage_tree
 from mloop.cli._state import client_from, settings_from
 from mloop.errors import DefinitionError, MloopError
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
+app.add_typer(_data.app, name="data")
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -17,6 +17,7 @@ from mloop.data._model import (
     OtherStatistics,
     TimestampStatistics,
 )
+from mloop.data._report import render_html
 from mloop.data._schema import DriftConfig, FeatureSpec, Range, Schema, SchemaError, infer_schema
 from mloop.data._schema_yaml import load_schema, save_schema
 from mloop.data._skew import drift_anomalies
@@ -47,6 +48,7 @@ __all__ = [
     "infer_schema",
     "load_schema",
     "merge_statistics",
+    "render_html",
     "save_schema",
     "validate",
 ]

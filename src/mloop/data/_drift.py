@@ -372,7 +372,7 @@ def _compare(
     bins: int,
 ) -> FeatureDrift:
     kind = a.kind
-    if metric is None and not extra:
+    if metric is None and not any(kind in _APPLIES.get(m, ()) for m in extra):
         return FeatureDrift(name, kind, "skipped", message=f"no metric for {kind} {name!r}")
     if metric is not None and kind not in _APPLIES[metric]:
         raise DataError(f"metric {metric!r} does not apply to {kind} column {name!r}", column=name)
