@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -14,6 +16,7 @@ from mloop.store import (
     LineageNode,
     MetadataStore,
     OutputArtifact,
+    PipelineVersionRecord,
     RunRecord,
 )
 
@@ -200,3 +203,179 @@ def test_lineage_errors(store: MetadataStore, diamond: Diamond) -> None:
         store.lineage("artifact", diamond.a, direction="sideways")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_depth"):
         store.lineage("artifact", diamond.a, max_depth=-1)
+
+
+# Lineage against a walk of the events in Python ---------------------------------------------
+
+Event = tuple[int, int, str, str]  # (execution, artifact, kind, key)
+
+
+def all_events(store: MetadataStore, *runs: RunRecord) -> list[Event]:
+    """Every event of the runs, read through the store's public API."""
+    events: list[Event] = []
+    for run in runs:
+        for execution in store.list_executions(run.id):
+            inputs, outputs = store.execution_io(execution.id)
+            for kind, by_key in (("input", inputs), ("output", outputs)):
+                for key, artifacts in by_key.items():
+                    events += [(execution.id, a.id, kind, key) for a in artifacts]
+    return events
+
+
+def walk(
+    store: MetadataStore,
+    events: list[Event],
+    kind: str,
+    root: int,
+    direction: str,
+    max_depth: int | None,
+) -> LineageGraph:
+    """The lineage the store should return, by a breadth-first walk over ``events``: from a
+    node at distance ``d`` (if ``d < max_depth``) every event leading on is an edge, and the
+    node at its other end is at distance ``d + 1`` or less."""
+    first, second = ("output", "input") if direction == "upstream" else ("input", "output")
+    onward: dict[tuple[str, int], list[tuple[str, int, LineageEdge]]] = {}
+    for execution, artifact, event_kind, key in events:
+        edge = LineageEdge(execution, artifact, event_kind, key)  # type: ignore[arg-type]
+        if event_kind == first:
+            onward.setdefault(("artifact", artifact), []).append(("execution", execution, edge))
+        if event_kind == second:
+            onward.setdefault(("execution", execution), []).append(("artifact", artifact, edge))
+    distance = {(kind, root): 0}
+    queue, edges = [(kind, root)], set()
+    for node in queue:  # grows while it is walked: breadth first
+        if max_depth is not None and distance[node] >= max_depth:
+            continue
+        for next_kind, next_id, edge in onward.get(node, []):
+            edges.add(edge)
+            if (next_kind, next_id) not in distance:
+                distance[next_kind, next_id] = distance[node] + 1
+                queue.append((next_kind, next_id))
+    return LineageGraph(
+        root=LineageNode(kind, root, 0),  # type: ignore[arg-type]
+        direction=direction,  # type: ignore[arg-type]
+        artifacts={i: store.get_artifact(i) for k, i in sorted(distance) if k == "artifact"},
+        executions={i: store.get_execution(i) for k, i in sorted(distance) if k == "execution"},
+        edges=sorted(edges, key=repr),
+    )
+
+
+def test_lineage_is_the_walk_of_the_events(
+    store: MetadataStore, run: RunRecord, version: PipelineVersionRecord, diamond: Diamond
+) -> None:
+    """Every node of a graph with a diamond, a chain, fan-out, a list input reading one
+    artifact twice, a pass-through, a second run and a running step; both directions, every
+    depth: the records, the edges (each once) and the root are those of the walk."""
+    d = diamond
+    previous = {"i": d.d}
+    for i in range(6):  # a chain below the diamond
+        _, produced = produce(store, run.id, f"chain{i}", previous, ["o"])
+        previous = {"i": produced["o"]}
+    _, split = produce(store, run.id, "split", previous, ["left", "right", "rest"])
+    lister = store.start_execution(
+        run.id,
+        "list",
+        component="list",
+        component_fingerprint="f",
+        cache_key=None,
+        params={"weird": 'q"uo\\te, [comma]\n\t\x01 ünï 😀', "float": 0.1, "big": 2**62},
+        inputs=[
+            InputArtifact("items", split["left"], index=0),
+            InputArtifact("items", split["left"], index=1),
+            InputArtifact("items", split["right"], index=2),
+        ],
+    )
+    store.finish_execution(
+        lister.id,
+        "succeeded",
+        outputs=[
+            OutputArtifact("items", "Dataset", "", "", reuse_id=split["left"]),  # pass-through
+            OutputArtifact("merged", "Model", 'file:///a,b/"c"', "fp,\"'", {"n": [1, None]}),
+        ],
+    )
+    other = store.create_run(version.id, {}, owner="host:2")
+    produce(store, other.id, "other", {"x": split["rest"]}, ["o"])
+    store.start_execution(  # still running, with no outputs
+        other.id,
+        "running",
+        component="running",
+        component_fingerprint="f",
+        cache_key=None,
+        params={},
+        inputs=[InputArtifact("x", d.b)],
+    )
+
+    events = all_events(store, run, other)
+    artifacts = sorted({artifact for _, artifact, _, _ in events})
+    executions = sorted({execution for execution, _, _, _ in events})
+    for kind, ids in (("artifact", artifacts), ("execution", executions)):
+        for node in ids:
+            for direction in ("upstream", "downstream"):
+                for max_depth in (0, 1, 2, 3, 4, 5, 7, None):
+                    graph = store.lineage(
+                        kind,  # type: ignore[arg-type]
+                        node,
+                        direction=direction,  # type: ignore[arg-type]
+                        max_depth=max_depth,
+                    )
+                    expected = walk(store, events, kind, node, direction, max_depth)
+                    where = (kind, node, direction, max_depth)
+                    assert graph.root == expected.root, where
+                    assert graph.direction == expected.direction, where
+                    assert graph.artifacts == expected.artifacts, where
+                    assert graph.executions == expected.executions, where
+                    assert len(set(graph.edges)) == len(graph.edges), where
+                    assert set(graph.edges) == set(expected.edges), where
+                    assert list(graph.artifacts) == sorted(graph.artifacts), where
+                    assert list(graph.executions) == sorted(graph.executions), where
+
+
+def test_lineage_records_are_those_of_the_store(store: MetadataStore, run: RunRecord) -> None:
+    """Values that do not survive a careless round trip come back as the store keeps them."""
+    _, produced = produce(store, run.id, "source", {}, ["data"])
+    params: dict[str, object] = {"exp": 1e300, "tiny": 5e-324, "big": -(2**63), "s": "\\u00e9"}
+    if store.url.startswith("sqlite"):  # PostgreSQL's JSONB refuses NaN and infinities
+        params |= {"nan": float("nan"), "inf": float("-inf")}
+    execution = store.start_execution(
+        run.id,
+        'step, "quoted" \\ [1]\n',
+        component="c",
+        component_fingerprint="f",
+        cache_key="k",
+        params=params,
+        inputs=[InputArtifact('in,"put"', produced["data"])],
+    )
+    _, outputs = store.finish_execution(
+        execution.id,
+        "failed",
+        outputs=[OutputArtifact("out", "Dataset", "s3://b/k", "x", {"": {"null": None}})],
+        output_params={"list": [[], {}, ""]},
+        error='Traceback\n  ValueError: "bad"\t\\',
+        log_uri="file:///logs/ünï",
+    )
+    graph = store.lineage("artifact", outputs["out"][0].id)
+    record, stored = graph.executions[execution.id], store.get_execution(execution.id)
+    if "nan" in params:  # NaN != NaN
+        assert math.isnan(record.params.pop("nan")) and math.isnan(stored.params.pop("nan"))
+    assert record == stored and set(record.params) == set(params) - {"nan"}
+    assert record.started_at is not None and record.started_at.tzinfo is not None
+    assert graph.artifacts == {a: store.get_artifact(a) for a in graph.artifacts}
+    assert LineageEdge(execution.id, produced["data"], "input", 'in,"put"') in graph.edges
+
+
+def test_lineage_restores_the_garbage_collector(store: MetadataStore, diamond: Diamond) -> None:
+    assert gc.isenabled()
+    store.lineage("artifact", diamond.d)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        store.lineage("artifact", diamond.d)
+        assert not gc.isenabled()
+        with pytest.raises(NotFoundError):
+            store.lineage("artifact", 10**9)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(NotFoundError):
+        store.lineage("execution", 10**9)
+    assert gc.isenabled()

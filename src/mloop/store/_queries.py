@@ -114,9 +114,6 @@ LATEST_PER_STEP = select(*EXECUTION_COLUMNS).where(
         .group_by(executions.c.step)
     )
 )
-EXECUTIONS_BY_ID = select(*EXECUTION_COLUMNS).where(
-    executions.c.id.in_(bindparam("ids", expanding=True))
-)
 ARTIFACTS_BY_ID = select_artifacts().where(artifacts.c.id.in_(bindparam("ids", expanding=True)))
 
 

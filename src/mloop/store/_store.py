@@ -421,7 +421,7 @@ class MetadataStore:
     ) -> LineageGraph:
         """The artifacts and executions upstream (what it came from) or downstream (what
         came from it) of a node, at most ``max_depth`` hops of events away."""
-        with self._read() as conn:
+        with _lineage.CollectorPaused(), self._read() as conn:
             return _lineage.lineage(conn, kind, node_id, direction=direction, max_depth=max_depth)
 
     # Caches of immutable rows -----------------------------------------------------------
