@@ -30,12 +30,16 @@ check: install  ## ruff + mypy
 bench: install  ## the benchmarks at full size, side by side with peers (make bench-env first)
 	$(PY) benchmarks/pipeline_overhead.py
 	$(PY) benchmarks/metadata_queries.py
+	$(PY) benchmarks/data_stats.py
+	$(PY) benchmarks/drift.py
 
 bench-smoke: install  ## every benchmark once at a tiny size (CI)
 	$(PY) benchmarks/pipeline_overhead.py --smoke
 	$(PY) benchmarks/metadata_queries.py --smoke
+	$(PY) benchmarks/data_stats.py --smoke
+	$(PY) benchmarks/drift.py --smoke
 
-bench-env:  ## the peers' own virtual environments (Prefect, kfp)
+bench-env:  ## the peers' own virtual environments (Prefect, kfp, Evidently, whylogs)
 	bash benchmarks/setup_peers.sh
 
 clean:

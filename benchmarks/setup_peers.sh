@@ -5,6 +5,7 @@
 #
 #   benchmarks/setup_peers.sh              # every peer
 #   benchmarks/setup_peers.sh prefect      # only these
+#   benchmarks/setup_peers.sh evidently whylogs   # the peers of drift.py / data_stats.py
 #   PYTHON=python3.11 benchmarks/setup_peers.sh
 #   FORCE=1 benchmarks/setup_peers.sh      # reinstall even if up to date
 set -euo pipefail
