@@ -119,6 +119,8 @@ def run_workload(cmd: Sequence[str], timeout: float) -> dict:
             )
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}
+        except OSError as exc:  # the interpreter (or taskset) is missing
+            return {"error": f"cannot start {cmd[0]}: {exc}"}
     record = None
     for line in reversed(proc.stdout.splitlines()):
         line = line.strip()
@@ -264,7 +266,7 @@ def render(
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for note in notes:
-        console.print(note, highlight=False)
+        console.print(note, highlight=False, markup=False)
 
 
 def fmt(x: float | None, spec: str) -> str:
@@ -324,6 +326,7 @@ def common_args(ap: argparse.ArgumentParser, peers_help: str) -> None:
     ap.add_argument(
         "--mloop-python",
         default=sys.executable,
+        type=lambda p: os.path.abspath(p) if os.sep in p else p,  # workers run in a temp cwd
         help="interpreter with mloop installed (default: this one)",
     )
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
