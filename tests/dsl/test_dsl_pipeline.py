@@ -49,7 +49,7 @@ def use_count(n: int) -> None: ...
 def use_metrics(m: Metrics) -> None: ...
 
 
-def defines(match: str, *, step: str | None = None, argument: str | None = None) -> Any:
+def raises_definition(match: str, *, step: str | None = None, argument: str | None = None) -> Any:
     """pytest.raises for a DefinitionError whose fields name the step and argument."""
 
     class Checker:
@@ -164,14 +164,14 @@ def test_step_names_are_unique() -> None:
 
 
 def test_set_name_rules() -> None:
-    with defines("duplicate step name 'ingest'", step="ingest-2"):
+    with raises_definition("duplicate step name 'ingest'", step="ingest-2"):
 
         @pipeline
         def dup(start: str) -> None:
             ingest(start)
             ingest(start).set_name("ingest")
 
-    with defines("only be renamed before another step refers to it", step="ingest"):
+    with raises_definition("only be renamed before another step refers to it", step="ingest"):
 
         @pipeline
         def late(start: str) -> None:
@@ -179,7 +179,7 @@ def test_set_name_rules() -> None:
             clean(raw)
             raw.set_name("raw")
 
-    with defines("invalid step name", step="ingest"):
+    with raises_definition("invalid step name", step="ingest"):
 
         @pipeline
         def bad(start: str) -> None:
@@ -198,9 +198,13 @@ def test_handles_outputs() -> None:
         assert ev.outputs["auc"] is ev.outputs["auc"]
         assert ev.auc is ev.outputs["auc"]
         assert set(ev.outputs) == {"metrics", "auc", "blessed"}
-        with defines("step 'evaluate' has 3 outputs \\(metrics, auc, blessed\\)", step="evaluate"):
+        with raises_definition(
+            "step 'evaluate' has 3 outputs \\(metrics, auc, blessed\\)", step="evaluate"
+        ):
             ev.output  # noqa: B018
-        with defines("component 'evaluate' has no output 'nope'", step="evaluate", argument="nope"):
+        with raises_definition(
+            "component 'evaluate' has no output 'nope'", step="evaluate", argument="nope"
+        ):
             ev.outputs["nope"]
         assert ev.outputs.get("nope") is None
         with pytest.raises(AttributeError, match="no output or attribute 'nope'"):
@@ -232,7 +236,7 @@ def test_set_options_records_overrides_only() -> None:
         "retry_backoff": 2.0,
     }
 
-    with defines("retries must be an int >= 0", step="ingest", argument="options"):
+    with raises_definition("retries must be an int >= 0", step="ingest", argument="options"):
 
         @pipeline
         def bad(start: str) -> None:
@@ -247,14 +251,14 @@ def test_after_dedupes_and_rejects_self_and_cycles() -> None:
 
     assert p.compile()["steps"]["noop"]["after"] == ["ingest", "ingest-2"]
 
-    with defines("cannot run after itself", step="noop", argument="after"):
+    with raises_definition("cannot run after itself", step="noop", argument="after"):
 
         @pipeline
         def selfish() -> None:
             n = noop()
             n.after(n)
 
-    with defines("the steps form a cycle: .*noop", step="noop", argument="after"):
+    with raises_definition("the steps form a cycle: .*noop", step="noop", argument="after"):
 
         @pipeline
         def cyclic(start: str) -> None:
@@ -263,7 +267,7 @@ def test_after_dedupes_and_rejects_self_and_cycles() -> None:
             second = clean(raw)
             first.after(second)
 
-    with defines(".after\\(\\) takes step handles", step="noop", argument="after"):
+    with raises_definition(".after\\(\\) takes step handles", step="noop", argument="after"):
 
         @pipeline
         def not_handle() -> None:
@@ -334,7 +338,7 @@ def test_after_dedupes_and_rejects_self_and_cycles() -> None:
 def test_definition_errors_name_pipeline_step_and_argument(
     call: Any, match: str, step: str, argument: str | None
 ) -> None:
-    with defines(f"pipeline 'bad'.*{match}", step=step, argument=argument):
+    with raises_definition(f"pipeline 'bad'.*{match}", step=step, argument=argument):
 
         @pipeline(name="bad")
         def bad(s: str) -> None:
@@ -360,7 +364,7 @@ def test_a_handle_from_another_pipeline() -> None:
     def first(start: str) -> None:
         leaked.append(ingest(start))
 
-    with defines(
+    with raises_definition(
         "handle from another pipeline definition \\('first'\\)", step="clean", argument="data"
     ):
 
@@ -368,13 +372,15 @@ def test_a_handle_from_another_pipeline() -> None:
         def second() -> None:
             clean(leaked[0])
 
-    with defines("handle from another pipeline definition", step="noop", argument="after"):
+    with raises_definition(
+        "handle from another pipeline definition", step="noop", argument="after"
+    ):
 
         @pipeline
         def third() -> None:
             noop().after(leaked[0])
 
-    with defines("can only be done inside the pipeline's definition", step=None):
+    with raises_definition("can only be done inside the pipeline's definition", step=None):
         leaked[0].set_options(retries=1)
 
 
@@ -515,7 +521,7 @@ def test_component_key_collision_is_reported() -> None:
     a = component(same)
     b = component(retries=4)(same)
 
-    with defines("share the key", step="same-2"):
+    with raises_definition("share the key", step="same-2"):
 
         @pipeline
         def p() -> None:

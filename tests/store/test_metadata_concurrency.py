@@ -47,7 +47,7 @@ def write_run(url: str, worker: int, steps: int) -> str:
         return run.id
 
 
-def write_concurrently(url: str) -> None:
+def check_concurrent_writes(url: str) -> None:
     """Run the workers at once and check that every row of every worker is there."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
@@ -73,4 +73,4 @@ def write_concurrently(url: str) -> None:
 
 
 def test_processes_write_one_database_concurrently(fresh_url: str) -> None:
-    write_concurrently(fresh_url)
+    check_concurrent_writes(fresh_url)
