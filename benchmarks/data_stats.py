@@ -49,6 +49,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _harness import UNAVAILABLE, parse_record
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -56,7 +58,6 @@ import _data_gen  # noqa: E402  (stdlib-only at import)
 
 PEERS_DIR = HERE / ".peers"
 RESULTS = HERE / "results"
-UNAVAILABLE = 3  # exit status of a workload whose tool cannot be imported
 SMOKE_ROWS = 20_000
 WARMUP_ROWS = 5_000
 BINS = 20
@@ -121,21 +122,7 @@ def run_workload(cmd: Sequence[str], timeout: float) -> dict:
             return {"error": f"timed out after {timeout:.0f} s"}
         except OSError as exc:  # the interpreter (or taskset) is missing
             return {"error": f"cannot start {cmd[0]}: {exc}"}
-    record = None
-    for line in reversed(proc.stdout.splitlines()):
-        line = line.strip()
-        if line.startswith("{") and '"contender"' in line:
-            try:
-                record = json.loads(line)
-                break
-            except json.JSONDecodeError:
-                continue
-    if proc.returncode == UNAVAILABLE and record and "unavailable" in record:
-        return {"unavailable": record["unavailable"]}
-    if proc.returncode != 0 or record is None or "wall_s" not in record:
-        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
-        return {"error": f"exit {proc.returncode}: {tail[:300]}"}
-    return record
+    return parse_record(proc)
 
 
 def peer_contenders(

@@ -34,10 +34,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _harness import parse_record
+
 HERE = Path(__file__).resolve().parent
 PEERS_DIR = HERE / ".peers"
 RESULTS = HERE / "results"
-UNAVAILABLE = 3  # exit status of a workload whose tool cannot be imported
 
 MLOOP = ("mloop-inline", "mloop-process")
 PEERS = ("prefect", "kfp")
@@ -102,21 +103,7 @@ def run_workload(c: Contender, shape: str, n: int, timeout: float) -> dict:
             )
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}
-    record = None
-    for line in reversed(proc.stdout.splitlines()):
-        line = line.strip()
-        if line.startswith("{") and '"contender"' in line:
-            try:
-                record = json.loads(line)
-                break
-            except json.JSONDecodeError:
-                continue
-    if proc.returncode == UNAVAILABLE and record and "unavailable" in record:
-        return {"unavailable": record["unavailable"]}
-    if proc.returncode != 0 or record is None or "wall_s" not in record:
-        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
-        return {"error": f"exit {proc.returncode}: {tail[:300]}"}
-    return record
+    return parse_record(proc)
 
 
 def contenders(args: argparse.Namespace) -> tuple[list[Contender], dict[str, str]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mloop.cli import main
+from _cli import run_cli as cli
 
 PIPELINE = """
 import pandas as pd
@@ -43,20 +43,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLOOP_EXECUTOR", "inline")
     monkeypatch.delitem(sys.modules, "tiny", raising=False)
     return tmp_path
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["mloop", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_run_show_logs_artifacts_and_lineage(

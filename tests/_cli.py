@@ -1,0 +1,24 @@
+"""Run the ``mloop`` command in-process through its real entry point (error boundary included)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from mloop.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``mloop ARGS...``: the exit code, stdout and stderr."""
+    argv = sys.argv
+    sys.argv = ["mloop", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return code, out, err
