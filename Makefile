@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mloop needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgres,s3]'
+	$(PY) -m pip install -q -e '.[dev,ml,postgres,s3]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,12 +32,14 @@ bench: install  ## the benchmarks at full size, side by side with peers (make be
 	$(PY) benchmarks/metadata_queries.py
 	$(PY) benchmarks/data_stats.py
 	$(PY) benchmarks/drift.py
+	$(PY) benchmarks/registry.py
 
 bench-smoke: install  ## every benchmark once at a tiny size (CI)
 	$(PY) benchmarks/pipeline_overhead.py --smoke
 	$(PY) benchmarks/metadata_queries.py --smoke
 	$(PY) benchmarks/data_stats.py --smoke
 	$(PY) benchmarks/drift.py --smoke
+	$(PY) benchmarks/registry.py --smoke
 
 bench-env:  ## the peers' own virtual environments (Prefect, kfp, Evidently, whylogs)
 	bash benchmarks/setup_peers.sh

@@ -34,7 +34,7 @@ from mloop.dsl import ExitHandler, If, ParallelFor, Pipeline, RunStatus, compone
 
 if TYPE_CHECKING:
     from mloop._client import Client
-    from mloop.orchestrator import RunResult, resume, run
+    from mloop.orchestrator import RunResult, current_step, log_metric, log_metrics, resume, run
 
 __version__ = "0.1.0"
 
@@ -57,6 +57,9 @@ __all__ = [
     "Statistics",
     "__version__",
     "component",
+    "current_step",
+    "log_metric",
+    "log_metrics",
     "pipeline",
     "resume",
     "run",
@@ -65,6 +68,9 @@ __all__ = [
 _LAZY = {
     "Client": ("mloop._client", "Client"),
     "RunResult": ("mloop.orchestrator", "RunResult"),
+    "current_step": ("mloop.orchestrator._context", "current_step"),
+    "log_metric": ("mloop.orchestrator._context", "log_metric"),
+    "log_metrics": ("mloop.orchestrator._context", "log_metrics"),
     "resume": ("mloop.orchestrator", "resume"),
     "run": ("mloop.orchestrator", "run"),
 }

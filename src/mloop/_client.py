@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -10,6 +11,8 @@ from mloop.config import Settings, load_settings
 from mloop.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mloop.artifacts import Artifact, ArtifactStore
     from mloop.orchestrator import RunResult
     from mloop.store import (
@@ -181,16 +184,118 @@ class Client:
         return artifacts[0]
 
     def resolve(self, reference: str) -> ArtifactRecord:
-        """An artifact by id (``42``) or by where it was made (``RUN/STEP[/OUTPUT]``)."""
+        """An artifact by id (``42``), by where it was made (``RUN/STEP[/OUTPUT]``), or the
+        ``Model`` artifact of a registered model version (``models:/NAME@ALIAS``,
+        ``models:/NAME/VERSION``)."""
         if reference.isdigit():
             return self.store.get_artifact(int(reference))
+        if reference.startswith("models:/"):
+            from mloop.registry import Registry
+
+            registry = Registry(self.settings, store=self.store, artifacts=self.artifact_store)
+            return self.store.get_artifact(registry.resolve(reference).artifact_id)
         parts = reference.split("/")
         if len(parts) not in (2, 3) or not all(parts):
             raise NotFoundError(
-                f"artifact reference {reference!r} must be an id or RUN/STEP[/OUTPUT]",
+                f"artifact reference {reference!r} must be an id, RUN/STEP[/OUTPUT] "
+                "or models:/NAME@ALIAS",
                 artifact=reference,
             )
         return self.output(*parts)
+
+    # Experiments ------------------------------------------------------------------------
+    def compare(
+        self,
+        run_ids: Sequence[str] = (),
+        *,
+        pipeline: str | None = None,
+        last: int = 10,
+        step: str | None = None,
+        trials: bool = False,
+    ) -> pd.DataFrame:
+        """Params and metrics of the training executions of runs, one row per execution.
+
+        Runs are the given ids (prefixes work) and/or the ``last`` runs of ``pipeline``. An
+        execution is compared when it logged metrics (``train``, ``tune`` and ``evaluate``
+        do), or when it is ``step``. Columns: ``run``, ``step``, ``component``, ``state``,
+        ``duration_s``, ``param.<name>`` (nested dicts flattened with dots) and
+        ``metric.<key>`` (the final value, or the last point of a curve). With ``trials``,
+        tuning trials are rows too. A cached execution shows the metrics of the execution
+        it reused.
+        """
+        import pandas as pd
+
+        runs = [self.store.get_run(run_id) for run_id in run_ids]
+        if pipeline is not None:
+            runs.extend(self.store.list_runs(pipeline=pipeline, limit=last))
+        if not runs:
+            raise NotFoundError(
+                "no runs to compare: give run ids, or a pipeline with runs"
+                + (f" (pipeline {pipeline!r} has none)" if pipeline else "")
+            )
+        seen: set[str] = set()
+        executions: list[ExecutionRecord] = []
+        for run in runs:
+            if run.id in seen:
+                continue
+            seen.add(run.id)
+            found = self.store.list_executions(run.id, children=trials)
+            if step is not None:
+                found = [e for e in found if _is_step(e.step, step)]
+            executions.extend(e for e in found if e.state not in ("running", "skipped"))
+        source = {e.id: e.cached_from or e.id for e in executions}
+        points = self.store.metrics(sorted(set(source.values())))
+        finals: dict[int, dict[str, float | None]] = {}
+        lasts: dict[int, dict[str, float | None]] = {}
+        for point in points:  # in step order, so the last point of a curve wins
+            into = finals if point.step is None else lasts
+            into.setdefault(point.execution_id, {})[point.key] = point.value
+        # A final value (step None) wins over the last point of a curve of the same key.
+        final = {i: {**lasts.get(i, {}), **finals.get(i, {})} for i in {*finals, *lasts}}
+        rows = []
+        for e in executions:
+            metrics = final.get(source[e.id], {})
+            if not metrics and (step is None or not _is_step(e.step, step)):
+                continue
+            duration = (
+                (e.finished_at - e.started_at).total_seconds()
+                if e.finished_at and e.started_at
+                else None
+            )
+            row: dict[str, Any] = {
+                "run": e.run_id,
+                "step": e.step,
+                "component": e.component,
+                "state": e.state,
+                "duration_s": duration,
+            }
+            row.update({f"param.{k}": v for k, v in _flatten(e.params).items()})
+            row.update({f"metric.{k}": v for k, v in sorted(metrics.items())})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def metric_history(self, run_id: str, step: str, key: str | None = None) -> pd.DataFrame:
+        """The points of one step's metrics (a curve per key), in step order: columns
+        ``key``, ``step``, ``value``, ``logged_at``."""
+        import pandas as pd
+
+        run = self.store.get_run(run_id)
+        matches = [e for e in self.store.list_executions(run.id) if _is_step(e.step, step)]
+        if not matches:
+            steps = sorted({e.step for e in self.store.list_executions(run.id)})
+            raise NotFoundError(
+                f"run {run.id} has no step {step!r} (steps: {', '.join(steps)})",
+                run=run.id,
+                step=step,
+            )
+        execution = matches[-1]
+        points = self.store.metrics(
+            [execution.cached_from or execution.id], keys=[key] if key else None
+        )
+        return pd.DataFrame(
+            [(p.key, p.step, p.value, p.logged_at) for p in points],
+            columns=["key", "step", "value", "logged_at"],
+        )
 
     # Lineage ----------------------------------------------------------------------------
     def lineage(
@@ -202,3 +307,18 @@ class Client:
         max_depth: int | None = None,
     ) -> LineageGraph:
         return self.store.lineage(kind, node_id, direction=direction, max_depth=max_depth)
+
+
+def _is_step(key: str, step: str) -> bool:
+    """Whether execution ``key`` is an instance of ``step`` (``train`` matches ``train[2]``)."""
+    return key == step or key.startswith(step + "[") or key.startswith(step + "/")
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat

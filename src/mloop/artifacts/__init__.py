@@ -21,6 +21,7 @@ from mloop.artifacts._types import (
     Model,
     Schema,
     Statistics,
+    Transform,
     artifact_type,
     is_artifact_type,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Model",
     "Schema",
     "Statistics",
+    "Transform",
     "artifact_type",
     "get_materializer",
     "is_artifact_type",

@@ -12,11 +12,14 @@ specific type first and the most recently registered first among equals, whether
 (``bytes``, ``files``). ``pickle`` is never chosen unless asked for by name.
 
 Built-ins: ``parquet`` (tables), ``json`` (JSON values), ``bytes``, ``files`` (a directory)
-and ``pickle`` (opt-in).
+and ``pickle`` (opt-in). Higher layers add their own (``model`` in :mod:`mloop.ml`), which
+this module imports by name when an artifact they wrote is read, or when a value of their
+library (a scikit-learn, LightGBM or XGBoost model) is saved.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -39,6 +42,7 @@ from mloop.artifacts._types import (
     Model,
     Schema,
     Statistics,
+    Transform,
 )
 from mloop.errors import MaterializerError
 
@@ -113,8 +117,22 @@ def register_materializer(cls: type[M]) -> type[M]:
     return cls
 
 
+#: Materializers defined in higher layers (which import this one, never the reverse), by
+#: name: imported the first time an artifact they wrote is read.
+_PLUGINS = {"model": "mloop.ml._materializer"}
+#: Libraries whose values a plugin saves, by the module prefix of the value's class.
+_PLUGIN_VALUES = {
+    "sklearn": "mloop.ml._materializer",
+    "lightgbm": "mloop.ml._materializer",
+    "xgboost": "mloop.ml._materializer",
+    "mloop.ml": "mloop.ml._materializer",
+}
+
+
 def get_materializer(name: str) -> Materializer:
-    """The registered materializer called ``name``."""
+    """The registered materializer called ``name`` (a known plugin is imported first)."""
+    if name not in _REGISTRY and name in _PLUGINS:
+        importlib.import_module(_PLUGINS[name])
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -127,6 +145,7 @@ def get_materializer(name: str) -> Materializer:
 
 def materializer_for(value: Any, artifact_cls: type[Artifact]) -> Materializer:
     """Choose the materializer for ``value`` stored as ``artifact_cls`` (see module doc)."""
+    _import_plugin_for(value)
     candidates = [m for m in _REGISTRY.values() if m.auto_select and m.handles(artifact_cls)]
     order = {id(m): i for i, m in enumerate(candidates)}
 
@@ -154,6 +173,16 @@ def materializer_for(value: Any, artifact_cls: type[Artifact]) -> Materializer:
         value_type=value_type,
         available=usable,
     )
+
+
+def _import_plugin_for(value: Any) -> None:
+    """Import the plugin that saves values of this class's library (a model from sklearn,
+    LightGBM or XGBoost), if any: its module is loaded already since the value exists."""
+    module = type(value).__module__
+    for prefix, plugin in _PLUGIN_VALUES.items():
+        if (module == prefix or module.startswith(prefix + ".")) and plugin not in sys.modules:
+            importlib.import_module(plugin)
+            return
 
 
 def _qualname(cls: type) -> str:
@@ -331,6 +360,7 @@ class JsonMaterializer(Materializer):
         Blessing,
         DriftReport,
         Model,
+        Transform,
     )
     filename = "value.json"
 

@@ -139,6 +139,13 @@ class Model(Artifact):
     default_materializer = None
 
 
+class Transform(Artifact):
+    """A fitted feature transform (JSON): learned on training rows, then applied the same way
+    in training, evaluation and serving (see :mod:`mloop.ml`)."""
+
+    default_materializer = "json"
+
+
 class Metrics(Artifact):
     """Named metric values (a JSON object)."""
 

@@ -4,9 +4,30 @@
   into a ``Dataset``, with an optional time window and train/eval splits.
 - :func:`statistics`, :func:`infer_schema` / :func:`import_schema` and :func:`validate`: the
   data validation steps (statistics, a schema, anomalies and drift against a baseline).
+- :func:`transform` and :data:`train`: a feature transform fitted on the training rows, and
+  ``train.lightgbm``, ``train.xgboost`` and ``train.sklearn``, which return a ``Model``;
+  :func:`tune`: an Optuna search whose trials are recorded as child executions.
+- :func:`evaluate`: metrics overall and per slice, thresholds, and the comparison with the
+  registry's champion, as ``Metrics`` and a ``Blessing``; :func:`push`: register the model
+  and move an alias only when it is blessed.
 """
 
+from mloop.components._evaluation import evaluate
 from mloop.components._ingest import ingest
+from mloop.components._push import push
+from mloop.components._training import train, transform
+from mloop.components._tuning import tune
 from mloop.components._validation import import_schema, infer_schema, statistics, validate
 
-__all__ = ["import_schema", "infer_schema", "ingest", "statistics", "validate"]
+__all__ = [
+    "evaluate",
+    "import_schema",
+    "infer_schema",
+    "ingest",
+    "push",
+    "statistics",
+    "train",
+    "transform",
+    "tune",
+    "validate",
+]

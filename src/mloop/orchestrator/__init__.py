@@ -6,6 +6,7 @@ A run is driven by one :class:`Runner` in the calling process; steps execute on 
 
 from mloop.orchestrator._api import resume, run
 from mloop.orchestrator._cache import cache_key
+from mloop.orchestrator._context import StepContext, current_step, log_metric, log_metrics
 from mloop.orchestrator._executors import Executor, InlineExecutor, ProcessExecutor, make_executor
 from mloop.orchestrator._liveness import owner_is_dead
 from mloop.orchestrator._result import RunResult, StepEvent, StepView
@@ -19,12 +20,16 @@ __all__ = [
     "ProcessExecutor",
     "RunResult",
     "Runner",
+    "StepContext",
     "StepEvent",
     "StepResult",
     "StepTask",
     "StepView",
     "cache_key",
+    "current_step",
     "execute_task",
+    "log_metric",
+    "log_metrics",
     "make_executor",
     "owner_is_dead",
     "resume",

@@ -86,10 +86,35 @@ def _set_parent_death_signal() -> None:
         pass
 
 
+def _openmp_single_threaded() -> None:
+    """Make OpenMP in a forked worker run on the calling thread only.
+
+    GNU OpenMP is not fork-safe: when the orchestrator process has run a parallel region
+    (LightGBM, XGBoost or scikit-learn used in a notebook, or an inline step), its thread
+    pool is recorded but gone in the child, and the child's next parallel region waits for
+    it forever. One thread per parallel region never touches the pool. Every libgomp copy
+    loaded (wheels bundle their own) is set; a worker forked from a process that never
+    loaded OpenMP keeps its defaults.
+    """
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "libgomp" in line and "/" in line}
+    except OSError:  # not Linux
+        return
+    import ctypes
+
+    for path in sorted(paths):
+        try:
+            ctypes.CDLL(path).omp_set_num_threads(1)
+        except (OSError, AttributeError):  # pragma: no cover - best effort
+            continue
+
+
 def _worker_main(conn: Connection, parent_pid: int) -> None:
     _set_parent_death_signal()
     if os.getppid() != parent_pid:  # the parent died before we armed the signal
         return
+    _openmp_single_threaded()
     while True:
         try:
             task = conn.recv()

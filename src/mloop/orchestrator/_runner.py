@@ -73,6 +73,8 @@ class Runner:
         on_event: Callable[[StepEvent], None] | None = None,
     ) -> None:
         self.settings = settings
+        # What a step's context rebuilds the settings from, in whichever process it runs.
+        self._settings_values = settings.model_dump(mode="json")
         self.store = store
         self.artifacts = artifacts
         self.executor = executor
@@ -332,6 +334,7 @@ class Runner:
             log_path=str(log_path),
             attempt=attempt,
             timeout=graph.options_of(decision.step).get("timeout"),
+            settings=self._settings_values,
         )
         # Hand the task over first and record its start while the worker runs it: the
         # result is only read after the start is recorded, and a crash in between loses
@@ -371,6 +374,8 @@ class Runner:
                 outputs=outputs,
                 output_params=result.params,
                 log_uri=log_uri,
+                metrics=result.metrics,
+                children=result.children,
             )
             values: dict[str, Any] = dict(result.params)
             values.update({name: _ref(recs[0]) for name, recs in records.items()})
@@ -388,7 +393,14 @@ class Runner:
                 )
             )
             return
-        self.store.finish_execution(execution_id, "failed", error=result.error, log_uri=log_uri)
+        self.store.finish_execution(
+            execution_id,
+            "failed",
+            error=result.error,
+            log_uri=log_uri,
+            metrics=result.metrics,
+            children=result.children,
+        )
         options = graph.options_of(instance.step)
         retries = int(options.get("retries") or 0)
         if instance.attempt <= retries and not state.cancelled:

@@ -47,6 +47,7 @@ class StepTask:
     log_path: str
     attempt: int = 1
     timeout: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # the run's Settings, as JSON
 
 
 @dataclass(slots=True)
@@ -59,6 +60,8 @@ class StepResult:
     traceback: str | None = None
     duration: float = 0.0
     log_path: str | None = None  # set when the step printed anything
+    metrics: list[Any] = field(default_factory=list)  # MetricPoints the step logged
+    children: list[Any] = field(default_factory=list)  # ChildExecutions (tuning trials)
 
 
 _STORES: dict[tuple[str, str], Any] = {}
@@ -183,7 +186,9 @@ def _call_component(task: StepTask) -> StepResult:
     """The user-code boundary: any exception becomes a failed result with its traceback."""
     from mloop.artifacts import Artifact
     from mloop.dsl import RunStatus, load_component
+    from mloop.orchestrator._context import StepContext, step_context
 
+    context = StepContext(task.run_id, task.key, task.attempt, task.settings)
     try:
         store = _artifact_store(task)
         component = load_component(task.component)
@@ -196,8 +201,11 @@ def _call_component(task: StepTask) -> StepResult:
                 kwargs[name] = [_as_artifact(r, store) for r in ref]
             else:
                 kwargs[name] = _as_artifact(ref, store)
-        outputs = component.split_outputs(component.fn(**kwargs))
-        result = StepResult(key=task.key, kind="succeeded")
+        with step_context(context):
+            outputs = component.split_outputs(component.fn(**kwargs))
+        result = StepResult(
+            key=task.key, kind="succeeded", metrics=context.metrics, children=context.children
+        )
         for name, value in outputs.items():
             out = task.component["outputs"][name]
             if out["kind"] == "artifact":
@@ -212,11 +220,17 @@ def _call_component(task: StepTask) -> StepResult:
             raise
         text = traceback.format_exc()
         print(text, file=sys.stderr, flush=True)
+        kind: ResultKind = "failed"
+        message = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, _StepTimeoutSignal):
-            message = f"step {task.key!r} timed out after {task.timeout} s"
-            return StepResult(key=task.key, kind="timeout", error=message, traceback=text)
+            kind, message = "timeout", f"step {task.key!r} timed out after {task.timeout} s"
         return StepResult(
-            key=task.key, kind="failed", error=f"{type(exc).__name__}: {exc}", traceback=text
+            key=task.key,
+            kind=kind,
+            error=message,
+            traceback=text,
+            metrics=context.metrics,
+            children=context.children,
         )
 
 

@@ -6,7 +6,10 @@ schema on first use, and returns plain frozen records; lineage is one recursive 
 
 from mloop.store._records import (
     ArtifactRecord,
+    AuditAction,
+    AuditRecord,
     CacheHit,
+    ChildExecution,
     EventKind,
     ExecutionRecord,
     ExecutionState,
@@ -14,17 +17,25 @@ from mloop.store._records import (
     LineageEdge,
     LineageGraph,
     LineageNode,
+    MetricPoint,
+    MetricRecord,
+    ModelVersionRecord,
     NodeKind,
     OutputArtifact,
     PipelineVersionRecord,
+    RegisteredModelRecord,
     RunRecord,
     RunState,
+    VersionState,
 )
 from mloop.store._store import MetadataStore
 
 __all__ = [
     "ArtifactRecord",
+    "AuditAction",
+    "AuditRecord",
     "CacheHit",
+    "ChildExecution",
     "EventKind",
     "ExecutionRecord",
     "ExecutionState",
@@ -33,9 +44,14 @@ __all__ = [
     "LineageGraph",
     "LineageNode",
     "MetadataStore",
+    "MetricPoint",
+    "MetricRecord",
+    "ModelVersionRecord",
     "NodeKind",
     "OutputArtifact",
     "PipelineVersionRecord",
+    "RegisteredModelRecord",
     "RunRecord",
     "RunState",
+    "VersionState",
 ]

@@ -10,21 +10,27 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Insert, select
+from sqlalchemy.exc import StatementError
 
 from mloop.errors import ConflictError, NotFoundError
 from mloop.store import _queries as q
-from mloop.store._models import artifacts, executions
+from mloop.store._models import artifacts, executions, metrics
 from mloop.store._records import (
     ArtifactRecord,
     CacheHit,
+    ChildExecution,
     ExecutionRecord,
     ExecutionState,
     InputArtifact,
+    MetricPoint,
+    MetricRecord,
     OutputArtifact,
 )
 from mloop.store._runs import run_context
 
 Outputs = dict[str, list[ArtifactRecord]]
+
+_LOGGED_AT = metrics.c.logged_at.type
 
 
 def insert_execution(
@@ -186,13 +192,124 @@ def get_execution(conn: Connection, execution_id: int) -> ExecutionRecord:
     return q.execution(row)
 
 
-def list_executions(conn: Connection, run_id: str) -> list[ExecutionRecord]:
-    rows = conn.execute(
-        select(*q.EXECUTION_COLUMNS).where(executions.c.run_id == run_id).order_by(executions.c.id)
-    ).all()
+def list_executions(
+    conn: Connection, run_id: str, *, children: bool = False
+) -> list[ExecutionRecord]:
+    query = select(*q.EXECUTION_COLUMNS).where(executions.c.run_id == run_id)
+    if not children:
+        query = query.where(executions.c.parent_id.is_(None))
+    rows = conn.execute(query.order_by(executions.c.id)).all()
     if not rows:
         run_context(conn, run_id)  # an unknown run is an error, not an empty list
     return [q.execution(row) for row in rows]
+
+
+def child_executions(conn: Connection, parent_id: int) -> list[ExecutionRecord]:
+    rows = conn.execute(
+        select(*q.EXECUTION_COLUMNS)
+        .where(executions.c.parent_id == parent_id)
+        .order_by(executions.c.id)
+    ).all()
+    return [q.execution(row) for row in rows]
+
+
+def insert_metrics(
+    conn: Connection, execution_id: int, points: Sequence[MetricPoint], now: datetime
+) -> None:
+    """Insert metric points of one execution in one statement (executemany).
+
+    On SQLite the rows go to the driver as tuples, with ``now`` formatted once per call (by
+    the column type's own bind processor, so the stored text is what SQLAlchemy writes):
+    converting the same timestamp and building a parameter dict per point was most of the
+    cost of a batch. PostgreSQL takes the Core statement (psycopg's executemany).
+    """
+    if not points:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            q.INSERT_METRICS,
+            [
+                {
+                    "execution_id": execution_id,
+                    "key": p.key,
+                    "value": p.value,
+                    "step": p.step,
+                    "logged_at": p.logged_at or now,
+                }
+                for p in points
+            ],
+        )
+        return
+    # The dialect's own processor (the generic type's would hand the driver a datetime).
+    stamp = _LOGGED_AT.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    assert stamp is not None  # UTCDateTime on SQLite: an aware datetime to naive UTC text
+    try:
+        at = stamp(now)
+        rows = [
+            (
+                execution_id,
+                p.key,
+                p.value,
+                p.step,
+                stamp(p.logged_at) if p.logged_at else at,
+            )
+            for p in points
+        ]
+    except (TypeError, ValueError, AttributeError) as exc:  # a bad logged_at, as Core says it
+        raise StatementError(str(exc), q.INSERT_METRICS_SQLITE, None, exc) from exc
+    conn.exec_driver_sql(q.INSERT_METRICS_SQLITE, rows)
+
+
+def insert_children(
+    conn: Connection,
+    parent: ExecutionRecord,
+    children: Sequence[ChildExecution],
+    context_id: int,
+    now: datetime,
+) -> None:
+    """Record the children of ``parent`` (tuning trials) as executions of its run, each
+    associated with the run context, with their metrics."""
+    for child in children:
+        record = ExecutionRecord(
+            id=0,
+            run_id=parent.run_id,
+            step=f"{parent.step}/{child.name}",
+            component=f"{parent.component}.{child.name.split('-')[0]}",
+            component_fingerprint=parent.component_fingerprint,
+            cache_key=None,
+            params=dict(child.params),
+            output_params=dict(child.output_params),
+            state=child.state,
+            attempt=parent.attempt,
+            started_at=child.started_at or now,
+            finished_at=child.finished_at or now,
+            error=child.error,
+            log_uri=None,
+            cached_from=None,
+            parent_id=parent.id,
+        )
+        child_id = insert_execution(conn, record, (), context_id)
+        insert_metrics(conn, child_id, child.metrics, now)
+
+
+def list_metrics(
+    conn: Connection, execution_ids: Sequence[int], keys: Sequence[str] | None = None
+) -> list[MetricRecord]:
+    """Metric points of the executions, by execution, key, step and time of logging."""
+    found: list[MetricRecord] = []
+    for batch in q.batches(list(execution_ids)):
+        query = select(
+            metrics.c.execution_id,
+            metrics.c.key,
+            metrics.c.value,
+            metrics.c.step,
+            metrics.c.logged_at,
+        ).where(metrics.c.execution_id.in_(batch))
+        if keys:
+            query = query.where(metrics.c.key.in_(list(keys)))
+        found.extend(MetricRecord(*row) for row in conn.execute(query))
+    found.sort(key=lambda m: (m.execution_id, m.key, -1 if m.step is None else m.step))
+    return found
 
 
 def execution_io(conn: Connection, execution_id: int) -> tuple[Outputs, Outputs]:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -218,6 +219,8 @@ class Execution(Base):
     error: Mapped[str | None] = mapped_column(Text)
     log_uri: Mapped[str | None] = mapped_column(Text)
     cached_from: Mapped[int | None] = mapped_column(Id, ForeignKey("executions.id"))
+    # A child execution (a tuning trial) points at the step execution that ran it.
+    parent_id: Mapped[int | None] = mapped_column(Id, ForeignKey("executions.id"), index=True)
 
 
 class Event(Base):
@@ -266,3 +269,102 @@ executions = _table(Execution)
 events = _table(Event)
 attributions = _table(Attribution)
 associations = _table(Association)
+
+
+# Experiments and the model registry (migration 0002) ------------------------------------
+
+
+class Metric(Base):
+    """A metric value logged by an execution; ``step`` orders a curve (None: a final value)."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index(None, "execution_id", "key", "step"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(Id, ForeignKey("executions.id"))
+    key: Mapped[str] = mapped_column(Name)
+    value: Mapped[float | None] = mapped_column(Double)
+    step: Mapped[int | None] = mapped_column(BigInteger)
+    logged_at: Mapped[datetime]
+
+
+class RegisteredModel(Base):
+    __tablename__ = "registered_models"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ModelVersion(Base):
+    """A version of a registered model: a ``Model`` artifact plus what it was made from."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"), Index(None, "artifact_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    model_id: Mapped[int] = mapped_column(Id, ForeignKey("registered_models.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    artifact_id: Mapped[int] = mapped_column(Id, ForeignKey("artifacts.id"))
+    run_id: Mapped[str | None] = mapped_column(Name, ForeignKey("runs.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(State)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(Name)
+
+
+class ModelAlias(Base):
+    """``alias`` of a model points at exactly one version; moving it is one UPDATE."""
+
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[int] = mapped_column(Id, ForeignKey("registered_models.id"), primary_key=True)
+    alias: Mapped[str] = mapped_column(Name, primary_key=True)
+    version_id: Mapped[int] = mapped_column(Id, ForeignKey("model_versions.id"), index=True)
+    updated_at: Mapped[datetime]
+
+
+class ModelAudit(Base):
+    """Every change to a registered model: who or what did it, when, and why."""
+
+    __tablename__ = "model_audit"
+    # (model_id, id): a model's log in order; (model_id, action, version): the highest number
+    # ever registered, one seek (a model's next version number).
+    __table_args__ = (Index(None, "model_id", "id"), Index(None, "model_id", "action", "version"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    model_id: Mapped[int] = mapped_column(Id, ForeignKey("registered_models.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int | None] = mapped_column(Integer)
+    alias: Mapped[str | None] = mapped_column(Name)
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(Name)
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+
+class ModelDeployment(Base):
+    """A model version served by an endpoint: it cannot be deleted while deployed."""
+
+    __tablename__ = "model_deployments"
+
+    version_id: Mapped[int] = mapped_column(Id, ForeignKey("model_versions.id"), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(Name, primary_key=True)
+    created_at: Mapped[datetime]
+
+
+metrics = _table(Metric)
+registered_models = _table(RegisteredModel)
+model_versions = _table(ModelVersion)
+model_aliases = _table(ModelAlias)
+model_audit = _table(ModelAudit)
+model_deployments = _table(ModelDeployment)

@@ -39,6 +39,7 @@ class ExecutionRecord:
     error: str | None
     log_uri: str | None
     cached_from: int | None  # execution whose outputs a cache hit reused
+    parent_id: int | None = None  # the step execution a child (a tuning trial) belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +114,110 @@ class LineageGraph:
     artifacts: dict[int, ArtifactRecord]
     executions: dict[int, ExecutionRecord]
     edges: list[LineageEdge]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """A metric value to record; ``step`` orders a curve (None: one final value)."""
+
+    key: str
+    value: float | None
+    step: int | None = None
+    logged_at: datetime | None = None  # default: when it is recorded
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRecord:
+    execution_id: int
+    key: str
+    value: float | None
+    step: int | None
+    logged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChildExecution:
+    """A child of a step execution, recorded with it: a tuning trial, say."""
+
+    name: str  # e.g. "trial-3"; the child's step is "<parent step>/<name>"
+    params: dict[str, Any]
+    state: ExecutionState = "succeeded"
+    output_params: dict[str, Any] = field(default_factory=dict)
+    metrics: tuple[MetricPoint, ...] = ()
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+# Model registry -------------------------------------------------------------------------
+
+VersionState = Literal["ready", "archived"]
+AuditAction = Literal[
+    "create_model",
+    "register",
+    "set_alias",
+    "remove_alias",
+    "set_tag",
+    "delete_tag",
+    "description",
+    "archive",
+    "restore",
+    "delete",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelRecord:
+    """A registered model: a name whose versions are ``Model`` artifacts."""
+
+    id: int
+    name: str
+    description: str | None
+    tags: dict[str, Any]
+    aliases: dict[str, int]  # alias -> version number
+    latest_version: int | None  # highest version number that exists (None: no version yet)
+    versions: int  # number of versions that exist (archived included)
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionRecord:
+    """One version of a registered model, with what it was made from."""
+
+    id: int
+    model: str  # the registered model's name
+    version: int
+    artifact_id: int  # the ``Model`` artifact
+    run_id: str | None  # the run that produced the artifact, if any
+    source: str  # "api", "pipeline", "mlflow", ...
+    signature: dict[str, Any]
+    metrics: dict[str, Any]
+    description: str | None
+    tags: dict[str, Any]
+    state: VersionState
+    aliases: tuple[str, ...]  # aliases pointing at this version, sorted
+    created_at: datetime
+    created_by: str
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>``: the immutable reference to this version."""
+        return f"models:/{self.model}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One change to a registered model: what, by whom (or what), when, and why."""
+
+    id: int
+    model: str
+    action: AuditAction
+    version: int | None
+    alias: str | None
+    from_version: int | None  # alias moves: where the alias pointed before (None: nowhere)
+    to_version: int | None  # alias moves: where it points now (None: removed)
+    actor: str
+    reason: str | None
+    details: dict[str, Any]
+    at: datetime

@@ -22,7 +22,14 @@ from sqlalchemy import Connection, Engine, Insert
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from mloop.errors import ConflictError, NotFoundError, StoreError
-from mloop.store import _artifacts, _executions, _lineage, _runs
+from mloop.store import (
+    _artifacts,
+    _executions,
+    _lineage,
+    _registry,
+    _registry_changes,
+    _runs,
+)
 from mloop.store._engine import (
     create_engine,
     insert_ignore,
@@ -34,17 +41,24 @@ from mloop.store._engine import (
 from mloop.store._models import attributions
 from mloop.store._records import (
     ArtifactRecord,
+    AuditRecord,
     CacheHit,
+    ChildExecution,
     ExecutionRecord,
     ExecutionState,
     InputArtifact,
     LineageGraph,
+    MetricPoint,
+    MetricRecord,
+    ModelVersionRecord,
     NodeKind,
     OutputArtifact,
     PipelineVersionRecord,
+    RegisteredModelRecord,
     RunRecord,
     RunState,
 )
+from mloop.store._registry import ANY, ExpectedVersion
 
 if TYPE_CHECKING:
     from mloop.config import Settings
@@ -328,8 +342,13 @@ class MetadataStore:
         error: str | None = None,
         log_uri: str | None = None,
         cached_from: int | None = None,
+        metrics: Sequence[MetricPoint] = (),
+        children: Sequence[ChildExecution] = (),
     ) -> tuple[ExecutionRecord, Outputs]:
         """Record how a running execution ended, with its outputs, in one transaction.
+
+        ``metrics`` the step logged and its ``children`` (tuning trials, with their own
+        metrics) are recorded in the same transaction.
 
         Each output is a new artifact, or with ``reuse_id`` an existing one (a pass-through,
         or the outputs of the execution a cache hit reused); each gets an output event and
@@ -350,15 +369,18 @@ class MetadataStore:
                     cached_from=cached_from,
                     now=now,
                 )
+                context_id = self._run_context(conn, execution.run_id)
                 by_key = _executions.insert_outputs(
                     conn,
                     execution,
                     outputs,
                     type_ids=type_ids,
-                    context_id=self._run_context(conn, execution.run_id),
+                    context_id=context_id,
                     attribute=self._attribute(conn),
                     now=now,
                 )
+                _executions.insert_metrics(conn, execution.id, metrics, now)
+                _executions.insert_children(conn, execution, children, context_id, now)
         except _IntegrityViolation:  # the only reference not checked before: cached_from
             raise NotFoundError(
                 f"execution {cached_from} (cached_from of execution {execution_id}) not found",
@@ -370,10 +392,35 @@ class MetadataStore:
         with self._read() as conn:
             return _executions.get_execution(conn, execution_id)
 
-    def list_executions(self, run_id: str) -> list[ExecutionRecord]:
-        """The executions of a run, in the order they started."""
+    def list_executions(self, run_id: str, *, children: bool = False) -> list[ExecutionRecord]:
+        """The executions of a run, in the order they started; with ``children``, also the
+        child executions of its steps (tuning trials)."""
         with self._read() as conn:
-            return _executions.list_executions(conn, run_id)
+            return _executions.list_executions(conn, run_id, children=children)
+
+    def child_executions(self, execution_id: int) -> list[ExecutionRecord]:
+        """The children of a step execution (its tuning trials), in order."""
+        with self._read() as conn:
+            return _executions.child_executions(conn, execution_id)
+
+    # Metrics --------------------------------------------------------------------------
+
+    def log_metrics(self, execution_id: int, points: Sequence[MetricPoint]) -> None:
+        """Record metric points of an execution now, in one transaction."""
+        try:
+            with self._write() as conn:
+                _executions.insert_metrics(conn, execution_id, points, _now())
+        except _IntegrityViolation:
+            raise NotFoundError(
+                f"execution {execution_id} not found", execution=execution_id
+            ) from None
+
+    def metrics(
+        self, execution_ids: Sequence[int], *, keys: Sequence[str] | None = None
+    ) -> list[MetricRecord]:
+        """Metric points of the executions (curves in step order; final values step None)."""
+        with self._read() as conn:
+            return _executions.list_metrics(conn, execution_ids, keys)
 
     def execution_io(self, execution_id: int) -> tuple[Outputs, Outputs]:
         """``(inputs, outputs)`` of an execution, each by key in index order."""
@@ -445,6 +492,159 @@ class MetadataStore:
         if self._insert_attribution is None:
             self._insert_attribution = insert_ignore(conn.dialect.name, attributions)
         return self._insert_attribution
+
+    # Model registry -----------------------------------------------------------------------
+    # Thin wrappers over ``_registry``: each is one transaction (a change and its audit row).
+
+    def create_registered_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        actor: str,
+    ) -> RegisteredModelRecord:
+        """A new registered model; :class:`ConflictError` if the name is taken."""
+        with self._write() as conn:
+            return _registry.create_model(
+                conn, name, description=description, tags=dict(tags or {}), actor=actor, now=_now()
+            )
+
+    def get_registered_model(self, name: str) -> RegisteredModelRecord:
+        with self._read() as conn:
+            return _registry.get_model(conn, name)
+
+    def list_registered_models(self) -> list[RegisteredModelRecord]:
+        with self._read() as conn:
+            return _registry.list_models(conn)
+
+    def register_model_version(
+        self,
+        name: str,
+        artifact: int | OutputArtifact,
+        *,
+        run_id: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        source: str = "api",
+        actor: str,
+    ) -> ModelVersionRecord:
+        """The next version of model ``name`` (created if missing) for a ``Model`` artifact:
+        an artifact row by id, or a new artifact (``OutputArtifact``) inserted with it."""
+        with self._write() as conn:
+            return _registry.register_version(
+                conn,
+                name,
+                artifact,
+                run_id=run_id,
+                metrics=dict(metrics or {}),
+                description=description,
+                tags=dict(tags or {}),
+                source=source,
+                actor=actor,
+                now=_now(),
+            )
+
+    def get_model_version(self, name: str, version: int) -> ModelVersionRecord:
+        with self._read() as conn:
+            return _registry.get_version(conn, name, version)
+
+    def latest_model_version(self, name: str) -> ModelVersionRecord:
+        """The highest version of ``name`` that is not archived."""
+        with self._read() as conn:
+            return _registry.latest_version(conn, name)
+
+    def list_model_versions(
+        self, name: str, *, include_archived: bool = True
+    ) -> list[ModelVersionRecord]:
+        """The versions of ``name``, newest first."""
+        with self._read() as conn:
+            return _registry.list_versions(conn, name, include_archived=include_archived)
+
+    def model_versions_of_artifact(self, artifact_id: int) -> list[ModelVersionRecord]:
+        with self._read() as conn:
+            return _registry.versions_of_artifact(conn, artifact_id)
+
+    def resolve_model_alias(self, name: str, alias: str) -> ModelVersionRecord:
+        with self._read() as conn:
+            return _registry.resolve_alias(conn, name, alias)
+
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        expected: ExpectedVersion = ANY,
+        actor: str,
+        reason: str | None = None,
+    ) -> ModelVersionRecord:
+        """Point ``alias`` at ``version``, compare-and-set on ``expected`` (see ``_registry``)."""
+        with self._write() as conn:
+            return _registry_changes.set_alias(
+                conn,
+                name,
+                alias,
+                version,
+                expected=expected,
+                actor=actor,
+                reason=reason,
+                now=_now(),
+            )
+
+    def remove_model_alias(
+        self, name: str, alias: str, *, actor: str, reason: str | None = None
+    ) -> int:
+        """Remove an alias; the version it pointed at."""
+        with self._write() as conn:
+            return _registry_changes.remove_alias(
+                conn, name, alias, actor=actor, reason=reason, now=_now()
+            )
+
+    def set_model_tag(
+        self, name: str, key: str, value: Any, *, version: int | None = None, actor: str
+    ) -> None:
+        """Set a tag of a model or of one version; ``value=None`` deletes it."""
+        with self._write() as conn:
+            _registry_changes.set_tag(
+                conn, name, key, value, version=version, actor=actor, now=_now()
+            )
+
+    def set_model_description(
+        self, name: str, text: str | None, *, version: int | None = None, actor: str
+    ) -> None:
+        with self._write() as conn:
+            _registry_changes.set_description(
+                conn, name, text, version=version, actor=actor, now=_now()
+            )
+
+    def set_model_version_archived(
+        self, name: str, version: int, archived: bool, *, actor: str, reason: str | None = None
+    ) -> ModelVersionRecord:
+        with self._write() as conn:
+            return _registry_changes.set_archived(
+                conn, name, version, archived, actor=actor, reason=reason, now=_now()
+            )
+
+    def delete_model_version(
+        self, name: str, version: int, *, actor: str, reason: str | None = None
+    ) -> None:
+        """Delete a version unless an alias points at it or it is deployed."""
+        with self._write() as conn:
+            _registry_changes.delete_version(
+                conn, name, version, actor=actor, reason=reason, now=_now()
+            )
+
+    def model_deployments(self, name: str, version: int) -> list[str]:
+        """The endpoints that serve a version."""
+        with self._read() as conn:
+            return _registry_changes.deployments(conn, name, version)
+
+    def model_audit(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
+        """Every change to model ``name``, oldest first (the last ``limit`` if given)."""
+        with self._read() as conn:
+            return _registry.audit(conn, name, limit=limit)
 
 
 def _first_line(error: BaseException | None) -> str:
