@@ -29,6 +29,7 @@ from mloop.artifacts import (
     Model,
     Schema,
     Statistics,
+    Transform,
 )
 from mloop.dsl import ExitHandler, If, ParallelFor, Pipeline, RunStatus, component, pipeline
 
@@ -55,6 +56,7 @@ __all__ = [
     "RunStatus",
     "Schema",
     "Statistics",
+    "Transform",
     "__version__",
     "component",
     "current_step",

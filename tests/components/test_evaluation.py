@@ -204,3 +204,35 @@ def bad_space() -> None:
 def test_a_bad_search_space_names_the_parameter(settings: Settings) -> None:
     with pytest.raises(StepFailed, match=r"search_space\['num_leaves'\]: int needs 'low' < 'high'"):
         mloop.run(bad_space, settings=settings, executor="inline")
+
+
+@component
+def flights_with_a_new_carrier() -> Dataset:
+    frame = flights.fn(n=600, seed=3)
+    frame.loc[frame.index % 3 == 0, "carrier"] = "ZZ"  # a third of the rows, train split too
+    return frame  # type: ignore[no-any-return]
+
+
+@pipeline(name="guarded")
+def guarded() -> None:
+    from mloop.components import infer_schema, statistics, validate
+
+    schema = infer_schema(statistics(flights()))
+    data = flights_with_a_new_carrier()
+    checks = validate(statistics(data).set_name("new_statistics"), schema, fail_on="error")
+    model = train.lightgbm(data, target="delayed", num_boost_round=5).after(checks)
+    push(model, name="guarded", require_blessing=False)
+
+
+def test_training_data_that_failed_validation_trains_and_registers_nothing(
+    settings: Settings,
+) -> None:
+    result = mloop.run(guarded, settings=settings, executor="inline", raise_on_failure=False)
+
+    assert result.state == "failed"
+    assert result.steps["validate"].state == "failed"
+    assert "outside its domain" in (result.steps["validate"].reason or "")
+    assert result.steps["train.lightgbm"].state == "blocked"
+    assert result.steps["push"].state == "blocked"
+    with Registry(settings) as registry:
+        assert registry.list_models() == []

@@ -20,6 +20,8 @@ PACKAGES = [
     "mloop.datasets",
     "mloop.data",
     "mloop.components",
+    "mloop.ml",
+    "mloop.registry",
 ]
 
 
@@ -35,7 +37,8 @@ def test_import_mloop_does_not_load_heavy_libraries() -> None:
     code = (
         "import sys, json, mloop; "
         "print(json.dumps([m for m in ('sqlalchemy', 'pandas', 'pyarrow', 'alembic', 'fsspec', "
-        "'typer', 'rich', 'numpy') if m in sys.modules]))"
+        "'typer', 'rich', 'numpy', 'sklearn', 'lightgbm', 'xgboost', 'optuna', 'skops') "
+        "if m in sys.modules]))"
     )
     loaded = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
     assert loaded == []
@@ -50,3 +53,13 @@ def test_every_error_derives_from_the_root_and_has_a_status() -> None:
         assert 400 <= cls.http_status < 600
     err = errors.StepFailed("boom", traceback="tb", run="r1", step="s")
     assert err.to_dict() == {"error": "StepFailed", "message": "boom", "run": "r1", "step": "s"}
+
+
+def test_importing_the_components_loads_no_training_library() -> None:
+    code = (
+        "import sys, json, mloop.components, mloop.ml, mloop.registry; "
+        "print(json.dumps([m for m in ('sklearn', 'lightgbm', 'xgboost', 'optuna', 'skops') "
+        "if m in sys.modules]))"
+    )
+    loaded = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
+    assert loaded == []

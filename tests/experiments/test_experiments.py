@@ -151,3 +151,26 @@ def test_cli_compare_table_csv_and_json(
 
     code, _, err = run_cli(capsys, "experiments", "compare", "no-such-run")
     assert code == 2 and "no-such-run" in err
+
+
+def test_metric_times_round_trip_exactly_even_on_a_whole_second(settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from mloop.store import MetadataStore, MetricPoint
+
+    store = MetadataStore(settings.resolved_metadata_url)
+    version = store.register_pipeline_version("p", {"name": "p"}, "h")
+    run = store.create_run(version.id, {}, owner="test:1")
+    execution = store.start_execution(
+        run.id, "s", component="c", component_fingerprint="f", cache_key=None, params={}, inputs=[]
+    )
+    whole = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    fraction = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
+    store.log_metrics(
+        execution.id, [MetricPoint("a", 1.0, 0, whole), MetricPoint("a", 2.0, 1, fraction)]
+    )
+    points = store.metrics([execution.id])
+    assert [p.logged_at for p in points] == [whole, fraction]
+    # Ordering by time works on the stored text too (same format with and without micros).
+    assert sorted(points, key=lambda p: p.logged_at) == points
+    store.close()

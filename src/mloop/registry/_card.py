@@ -397,6 +397,15 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+def _overall_table(overall: Mapping[str, Any], base: Any, baseline: Any) -> Table:
+    """Metric, value, and the baseline's value on the same rows when there was one."""
+    keys = [k for k, x in overall.items() if _scalar(x)]
+    if not isinstance(base, Mapping):
+        return ["metric", "value"], [[k, _cell(overall[k])] for k in keys]
+    name = f"baseline v{baseline.get('version')}" if isinstance(baseline, Mapping) else "baseline"
+    return ["metric", "value", name], [[k, _cell(overall[k]), _cell(base.get(k))] for k in keys]
+
+
 def _metric_table(rows: Iterable[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[list[str]]]:
     rows = list(rows)
     columns: list[str] = []
@@ -405,11 +414,23 @@ def _metric_table(rows: Iterable[tuple[str, dict[str, Any]]]) -> tuple[list[str]
     return ["slice", *columns], [[label, *(_cell(m.get(c)) for c in columns)] for label, m in rows]
 
 
+Table = tuple[list[str], list[list[str]]]
+
+
 @dataclass
 class _Section:
+    """A titled part of the card: paragraphs first, then tables, each table with an optional
+    caption (a paragraph printed just above it)."""
+
     title: str
     lines: list[str] = field(default_factory=list)  # plain paragraphs / bullets
-    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    captions: dict[int, str] = field(default_factory=dict)  # table index -> caption
+
+    def table(self, table: Table, caption: str | None = None) -> None:
+        if caption:
+            self.captions[len(self.tables)] = caption
+        self.tables.append(table)
 
 
 def _sections(card: ModelCard) -> list[_Section]:
@@ -473,28 +494,59 @@ def _sections(card: ModelCard) -> list[_Section]:
     sections.append(model)
 
     evaluation = _Section("Evaluation")
-    if card.evaluation is not None:
-        evaluation.lines.append(f"From the {card.evaluation_from}.")
-        overall = card.evaluation.get("overall")
-        if not isinstance(overall, Mapping):
-            overall = {k: x for k, x in card.evaluation.items() if isinstance(x, int | float | str)}
-        if overall:
-            evaluation.tables.append(
-                (["metric", "value"], [[k, _cell(x)] for k, x in overall.items() if _scalar(x)])
-            )
-        slices = _slice_rows(card.evaluation.get("slices"))
-        if slices:
-            evaluation.tables.append(_metric_table(slices))
     if card.blessing is not None:
         blessed = "blessed" if card.blessing.get("blessed") else "not blessed"
         reasons = card.blessing.get("reasons") or []
         evaluation.lines.append(
             f"Blessing: {blessed}" + (f" ({'; '.join(map(str, reasons))})" if reasons else "")
         )
-    if v.metrics:
-        evaluation.lines.append("Metrics recorded with the version:")
-        evaluation.tables.append(
-            (["metric", "value"], [[k, _cell(x)] for k, x in sorted(v.metrics.items())])
+    if card.evaluation is not None:
+        evaluation.lines.insert(0, f"From the {card.evaluation_from}.")
+        overall = card.evaluation.get("overall")
+        if not isinstance(overall, Mapping):
+            overall = {k: x for k, x in card.evaluation.items() if isinstance(x, int | float | str)}
+        baseline = card.evaluation.get("baseline")
+        base = baseline.get("overall") if isinstance(baseline, Mapping) else None
+        if overall:
+            evaluation.table(_overall_table(overall, base, baseline), "Overall:")
+        slices = _slice_rows(card.evaluation.get("slices"))
+        if slices:
+            evaluation.table(_metric_table(slices), "Per slice:")
+        matrix = overall.get("confusion_matrix") if overall else None
+        if isinstance(matrix, Mapping) and matrix.get("matrix"):
+            labels = [str(label) for label in matrix.get("labels", [])]
+            evaluation.table(
+                (
+                    ["actual \\ predicted", *labels],
+                    [
+                        [labels[i], *(f"{n:,}" for n in row)]
+                        for i, row in enumerate(matrix["matrix"])
+                    ],
+                ),
+                "Confusion matrix:",
+            )
+        curve = overall.get("calibration") if overall else None
+        if isinstance(curve, list) and curve:
+            evaluation.table(
+                (
+                    ["predicted", "mean predicted", "fraction positive", "count"],
+                    [
+                        [
+                            f"{b['lower']:.1f}-{b['upper']:.1f}",
+                            _cell(b.get("mean_predicted")),
+                            _cell(b.get("fraction_positive")),
+                            f"{b['count']:,}",
+                        ]
+                        for b in curve
+                        if b.get("count")
+                    ],
+                ),
+                "Calibration:",
+            )
+    elif v.metrics:
+        evaluation.table(
+            (["metric", "value"], [[k, _cell(x)] for k, x in sorted(v.metrics.items())]),
+            "Metrics recorded with the version:",
         )
     if not evaluation.lines and not evaluation.tables:
         evaluation.lines.append("No evaluation found (no Metrics from a step that read the model).")
@@ -555,7 +607,9 @@ def render_markdown(card: ModelCard) -> str:
         out += [f"## {section.title}", ""]
         for line in section.lines:
             out += [line, ""]
-        for header, rows in section.tables:
+        for i, (header, rows) in enumerate(section.tables):
+            if i in section.captions:
+                out += [section.captions[i], ""]
             out.append("| " + " | ".join(_md(h) for h in header) + " |")
             out.append("|" + "|".join("---" for _ in header) + "|")
             out.extend("| " + " | ".join(_md(c) for c in row) + " |" for row in rows)
@@ -583,7 +637,9 @@ def render_html(card: ModelCard) -> str:
         parts.append(f"<h2>{esc(section.title)}</h2>")
         for line in section.lines:
             parts.append(f"<p>{_inline_code(esc(line))}</p>")
-        for header, rows in section.tables:
+        for i, (header, rows) in enumerate(section.tables):
+            if i in section.captions:
+                parts.append(f"<p>{esc(section.captions[i])}</p>")
             head = "".join(f"<th>{esc(h)}</th>" for h in header) if any(header) else ""
             body = "".join(
                 "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows
