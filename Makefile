@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mloop needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,ml,postgres,s3]'
+	$(PY) -m pip install -q -e '.[dev,ml,serve,explain,postgres,s3]'
 	touch $@
 
 install: $(VENV)/.installed

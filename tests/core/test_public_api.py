@@ -22,6 +22,7 @@ PACKAGES = [
     "mloop.components",
     "mloop.ml",
     "mloop.registry",
+    "mloop.serving",
 ]
 
 
@@ -57,8 +58,9 @@ def test_every_error_derives_from_the_root_and_has_a_status() -> None:
 
 def test_importing_the_components_loads_no_training_library() -> None:
     code = (
-        "import sys, json, mloop.components, mloop.ml, mloop.registry; "
-        "print(json.dumps([m for m in ('sklearn', 'lightgbm', 'xgboost', 'optuna', 'skops') "
+        "import sys, json, mloop.components, mloop.ml, mloop.registry, mloop.serving; "
+        "print(json.dumps([m for m in ('sklearn', 'lightgbm', 'xgboost', 'optuna', 'skops', "
+        "'shap', 'starlette', 'uvicorn', 'prometheus_client') "
         "if m in sys.modules]))"
     )
     loaded = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))

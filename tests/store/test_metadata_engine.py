@@ -51,7 +51,7 @@ def test_migrations_are_idempotent_and_match_the_models(fresh_url: str) -> None:
         again.upgrade()
         assert again.get_pipeline_version(version.id) == version
 
-    assert revision(fresh_url) == head_revision() == "0002"
+    assert revision(fresh_url) == head_revision() == "0003"
     assert schema_diff(fresh_url) == []
 
 

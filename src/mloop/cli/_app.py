@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
-from mloop.cli import _artifacts, _data, _experiments, _models, _runs
+from mloop.cli import _artifacts, _data, _endpoints, _experiments, _models, _predict, _runs, _serve
 from mloop.cli._render import console, err_console, lineage_tree
 from mloop.cli._state import client_from, settings_from
 from mloop.errors import DefinitionError, MloopError
@@ -27,6 +27,9 @@ app.add_typer(_artifacts.app, name="artifacts")
 app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_models.app, name="models")
+app.add_typer(_endpoints.app, name="endpoints")
+app.command("serve")(_serve.serve)
+app.command("predict")(_predict.predict)
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

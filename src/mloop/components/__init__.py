@@ -10,8 +10,11 @@
 - :func:`evaluate`: metrics overall and per slice, thresholds, and the comparison with the
   registry's champion, as ``Metrics`` and a ``Blessing``; :func:`push`: register the model
   and move an alias only when it is blessed.
+- :func:`batch_predict` / :func:`batch_predict_uri`: a ``Dataset`` scored by a ``Model``
+  artifact, or by the registry model a URI names at run time, into a ``Dataset``.
 """
 
+from mloop.components._batch_predict import batch_predict, batch_predict_uri
 from mloop.components._evaluation import evaluate
 from mloop.components._ingest import ingest
 from mloop.components._push import push
@@ -20,6 +23,8 @@ from mloop.components._tuning import tune
 from mloop.components._validation import import_schema, infer_schema, statistics, validate
 
 __all__ = [
+    "batch_predict",
+    "batch_predict_uri",
     "evaluate",
     "import_schema",
     "infer_schema",

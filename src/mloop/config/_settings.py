@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=None, description="fsspec URL of the artifact store; a directory under home."
     )
     log_root: str | None = Field(default=None, description="Directory of per-step logs.")
+    serving_log_root: str | None = Field(
+        default=None,
+        description="fsspec URL of the serving request logs (Parquet); a directory under home.",
+    )
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options for artifact_root (e.g. S3 endpoint)."
     )
@@ -77,6 +81,10 @@ class Settings(BaseSettings):
     @property
     def resolved_log_root(self) -> Path:
         return Path(self.log_root) if self.log_root else self.home / "logs"
+
+    @property
+    def resolved_serving_log_root(self) -> str:
+        return self.serving_log_root or str(self.home / "serving-logs")
 
     @property
     def resolved_max_workers(self) -> int:

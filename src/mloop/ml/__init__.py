@@ -12,7 +12,9 @@ The object model, in the order training meets it:
   input :class:`Signature`, task, target and classes. It is the value of a ``Model``
   artifact (the ``model`` materializer) and predicts from raw rows;
 - :func:`classification_metrics`, :func:`regression_metrics` and :func:`sliced_metrics`
-  evaluate it as JSON.
+  evaluate it as JSON;
+- ``PackagedModel.explain`` gives an :class:`Explanation`: per-input-column attributions
+  that add up to the model's output (exact TreeSHAP for boosters, ``shap`` otherwise).
 
 Errors: :class:`SignatureError` (a request does not fit the signature), and
 :class:`ModelLoadError` / :class:`UntrustedModelError` / :class:`UnsupportedModelError`
@@ -23,6 +25,7 @@ Errors: :class:`SignatureError` (a request does not fit the signature), and
 from mloop.ml import _materializer as _materializer  # registers the "model" materializer
 from mloop.ml._dataset import Part, TrainingData, split_rows, training_data
 from mloop.ml._errors import ModelLoadError, UnsupportedModelError, UntrustedModelError
+from mloop.ml._explain import Explanation
 from mloop.ml._flavors import Flavor, flavor_for, get_flavor
 from mloop.ml._materializer import ModelMaterializer
 from mloop.ml._metrics import classification_metrics, regression_metrics, sliced_metrics
@@ -33,6 +36,7 @@ from mloop.ml._transform import FittedTransform, Transform
 
 __all__ = [
     "ColumnSpec",
+    "Explanation",
     "FittedTransform",
     "Flavor",
     "MetricLogger",

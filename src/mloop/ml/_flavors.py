@@ -12,6 +12,8 @@ pickle    anything, only when asked for by name            ``model.pkl``, loads 
 The scikit-learn wrappers of LightGBM and XGBoost are saved as their boosters. Every flavor
 scores the same way (:meth:`Flavor.predict_scores`): a regression value, the probability of
 the positive class for a binary classifier, a probability matrix for a multiclass one.
+The boosters also give exact per-feature contributions to their raw score
+(:meth:`Flavor.contributions`, TreeSHAP computed by the library), which explanations use.
 A file that cannot be read is a :class:`ModelLoadError` naming it, never a library's error.
 """
 
@@ -64,6 +66,13 @@ class Flavor(ABC):
     def native(self, estimator: Any) -> Any:
         """The object that is saved and scored (a wrapper's booster); the model itself here."""
         return estimator
+
+    def contributions(self, estimator: Any, X: pd.DataFrame) -> tuple[np.ndarray, str] | None:
+        """Exact contributions of each feature to the raw score, when the library computes
+        them: ``(values, method)``, ``values`` of shape ``(rows, outputs, features + 1)`` with
+        the bias last, so that a row's values add up to its raw score (log-odds, class
+        margins or regression score). None for a library without them (then ``shap``)."""
+        return None
 
     def predict(
         self, estimator: Any, X: pd.DataFrame, task: str, classes: list[Any] | None
@@ -163,6 +172,15 @@ class LightGBMFlavor(Flavor):
 
         return np.asarray(estimator.predict(X))
 
+    def contributions(self, estimator: Any, X: pd.DataFrame) -> tuple[np.ndarray, str] | None:
+        import numpy as np
+
+        if _truthy(estimator.params.get("linear_tree")):
+            return None  # LightGBM has no SHAP values for trees with linear leaves
+        values = np.asarray(estimator.predict(X, pred_contrib=True), dtype=np.float64)
+        width = X.shape[1] + 1  # multiclass: one block of features + bias per class
+        return values.reshape(len(X), -1, width), "tree_shap (lightgbm pred_contrib)"
+
     def infer_task(self, estimator: Any) -> str | None:
         objective = self._objective(estimator)
         if objective.startswith(("binary", "multiclass", "multiclassova")):
@@ -237,18 +255,17 @@ class XGBoostFlavor(Flavor):
 
     def predict_scores(self, estimator: Any, X: pd.DataFrame) -> np.ndarray:
         import numpy as np
-        import pandas as pd
-        import xgboost as xgb
 
-        names = estimator.feature_names
-        categorical = any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
-        if categorical or (names is not None and list(X.columns) == list(names)):
-            matrix = xgb.DMatrix(X, enable_categorical=categorical)
-        else:
-            values = X.to_numpy(dtype=np.float64, na_value=np.nan)
-            usable = names if names is not None and len(names) == values.shape[1] else None
-            matrix = xgb.DMatrix(values, feature_names=usable)
-        return np.asarray(estimator.predict(matrix), dtype=np.float64)
+        return np.asarray(estimator.predict(_dmatrix(estimator, X)), dtype=np.float64)
+
+    def contributions(self, estimator: Any, X: pd.DataFrame) -> tuple[np.ndarray, str] | None:
+        import numpy as np
+
+        values = estimator.predict(_dmatrix(estimator, X), pred_contribs=True)
+        values = np.asarray(values, dtype=np.float64).reshape(len(X), -1, X.shape[1] + 1)
+        booster = json.loads(estimator.save_config())["learner"]["gradient_booster"]["name"]
+        kind = "linear" if booster == "gblinear" else "tree_shap"
+        return values, f"{kind} (xgboost pred_contribs)"
 
     def infer_task(self, estimator: Any) -> str | None:
         objective = self._objective(estimator)
@@ -276,6 +293,26 @@ class XGBoostFlavor(Flavor):
     def _objective(self, estimator: Any) -> str:
         config = json.loads(self.native(estimator).save_config())
         return str(config["learner"]["objective"]["name"])
+
+
+def _dmatrix(booster: Any, X: pd.DataFrame) -> Any:
+    """``X`` as a DMatrix the booster accepts: named like its features when they match."""
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    names = booster.feature_names
+    categorical = any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
+    if categorical or (names is not None and list(X.columns) == list(names)):
+        return xgb.DMatrix(X, enable_categorical=categorical)
+    values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    usable = names if names is not None and len(names) == values.shape[1] else None
+    return xgb.DMatrix(values, feature_names=usable)
+
+
+def _truthy(value: Any) -> bool:
+    """A booster parameter as a flag, whether parsed (``True``) or kept as text (``"true"``)."""
+    return str(value).strip().lower() in ("true", "1", "yes", "+")
 
 
 # scikit-learn ---------------------------------------------------------------------------

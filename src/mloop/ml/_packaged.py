@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from mloop.errors import ConfigError
 from mloop.ml._dataset import Part
 from mloop.ml._errors import ModelLoadError
+from mloop.ml._explain import Explanation, explain
 from mloop.ml._flavors import Flavor, flavor_for, get_flavor
 from mloop.ml._signature import Signature
 from mloop.ml._tables import as_frame
@@ -95,6 +96,7 @@ class PackagedModel:
         self.params: dict[str, Any] = _plain(dict(params or {}), "params")
         self.metadata: dict[str, Any] = _plain(dict(metadata or {}), "metadata")
         self._flavor = kind
+        self._explain_cache: dict[str, Any] = {}  # built once by explain(): fold, explainer
 
     @property
     def input_columns(self) -> list[str] | None:
@@ -148,6 +150,15 @@ class PackagedModel:
     def predict_scores(self, data: Any) -> np.ndarray:
         """Values, positive-class probabilities (binary) or a probability matrix."""
         return self._flavor.predict_scores(self.estimator, self.features(data))
+
+    # Explaining --------------------------------------------------------------------------
+
+    def explain(self, data: Any, *, background: Any = None, max_evals: int = 200) -> Explanation:
+        """Per-input-column attributions of the output for raw rows: exact TreeSHAP for
+        LightGBM and XGBoost (their raw score), ``shap`` for other models. ``background``
+        (raw rows) is what a model-agnostic or linear explanation compares with;
+        ``max_evals`` bounds a model-agnostic one. See :mod:`mloop.ml._explain`."""
+        return explain(self, data, background=background, max_evals=max_evals)
 
     def _frame(self, data: Any) -> pd.DataFrame:
         import numpy as np

@@ -157,7 +157,13 @@ class Transform:
 
 
 class FittedTransform:
-    """A fitted :class:`Transform`: apply it to any rows; ``to_dict`` is exact JSON."""
+    """A fitted :class:`Transform`: apply it to any rows; ``to_dict`` is exact JSON.
+
+    :attr:`sources` maps each output column to the column it is derived from (``carrier=AA``
+    → ``carrier``): a raw input column, or, when the transform has ``functions``, the column
+    as the functions left it (possibly one they made). Explanations fold attributions back
+    onto those columns.
+    """
 
     def __init__(
         self,
@@ -171,6 +177,7 @@ class FittedTransform:
         self.functions: list[str] = list(functions)
         self.spec: dict[str, Any] = dict(spec or {})
         self.output_columns: list[str] = [n for c in self.columns for n in c.outputs()]
+        self.sources: dict[str, str] = {n: c.name for c in self.columns for n in c.outputs()}
         seen: set[str] = set()
         for name in self.output_columns:
             if name in seen:

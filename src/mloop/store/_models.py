@@ -368,3 +368,30 @@ model_versions = _table(ModelVersion)
 model_aliases = _table(ModelAlias)
 model_audit = _table(ModelAudit)
 model_deployments = _table(ModelDeployment)
+
+
+# Prediction endpoints (migration 0003) ----------------------------------------------------
+
+
+class Endpoint(Base):
+    """A named prediction endpoint: its deployments (JSON ``[{id, model, traffic, shadow}]``)
+    and settings in one row, so that a change is one atomic UPDATE. ``generation`` counts the
+    changes: servers poll it to notice them."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (
+        CheckConstraint("log_sample_rate >= 0 AND log_sample_rate <= 1", name="log_sample_rate"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    deployments: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    log_sample_rate: Mapped[float] = mapped_column(Double)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(Name)
+
+
+endpoints = _table(Endpoint)

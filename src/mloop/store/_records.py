@@ -221,3 +221,21 @@ class AuditRecord:
     reason: str | None
     details: dict[str, Any]
     at: datetime
+
+
+# Prediction endpoints ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """An endpoint as stored; ``mloop.serving.Endpoint`` is its typed, public form."""
+
+    id: int
+    name: str
+    description: str | None
+    deployments: tuple[dict[str, Any], ...]  # {"id", "model", "traffic", "shadow"}, in order
+    log_sample_rate: float
+    generation: int  # 1 when created, one more on every update
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str

@@ -24,12 +24,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from mloop.errors import ConflictError, NotFoundError, StoreError
 from mloop.store import (
     _artifacts,
+    _endpoints,
     _executions,
     _lineage,
     _registry,
     _registry_changes,
     _runs,
 )
+from mloop.store._endpoints import Pin
 from mloop.store._engine import (
     create_engine,
     insert_ignore,
@@ -44,6 +46,7 @@ from mloop.store._records import (
     AuditRecord,
     CacheHit,
     ChildExecution,
+    EndpointRecord,
     ExecutionRecord,
     ExecutionState,
     InputArtifact,
@@ -645,6 +648,77 @@ class MetadataStore:
         """Every change to model ``name``, oldest first (the last ``limit`` if given)."""
         with self._read() as conn:
             return _registry.audit(conn, name, limit=limit)
+
+    # Endpoints ------------------------------------------------------------------------------
+    # Thin wrappers over ``_endpoints``: each is one transaction (the endpoint and its pins).
+
+    def create_endpoint(
+        self,
+        name: str,
+        *,
+        deployments: Sequence[dict[str, Any]],
+        pinned: Sequence[Pin] = (),
+        log_sample_rate: float = 1.0,
+        description: str | None = None,
+        actor: str,
+    ) -> EndpointRecord:
+        """A new endpoint (generation 1) whose deployments pin the ``(model, version)``s in
+        ``pinned``; :class:`ConflictError` if the name is taken."""
+        with self._write() as conn:
+            return _endpoints.create_endpoint(
+                conn,
+                name,
+                deployments=deployments,
+                pinned=pinned,
+                log_sample_rate=log_sample_rate,
+                description=description,
+                actor=actor,
+                now=_now(),
+            )
+
+    def get_endpoint(self, name: str) -> EndpointRecord:
+        with self._read() as conn:
+            return _endpoints.get_endpoint(conn, name)
+
+    def list_endpoints(self) -> list[EndpointRecord]:
+        with self._read() as conn:
+            return _endpoints.list_endpoints(conn)
+
+    def update_endpoint(
+        self,
+        name: str,
+        *,
+        deployments: Sequence[dict[str, Any]] | None = None,
+        pinned: Sequence[Pin] | None = None,
+        log_sample_rate: float | None = None,
+        description: str | None = None,
+        expected_generation: int | None = None,
+        actor: str,
+    ) -> EndpointRecord:
+        """Change an endpoint and bump its generation (compare-and-set on
+        ``expected_generation``; see ``_endpoints``)."""
+        with self._write() as conn:
+            return _endpoints.update_endpoint(
+                conn,
+                name,
+                deployments=deployments,
+                pinned=pinned,
+                log_sample_rate=log_sample_rate,
+                description=description,
+                expected_generation=expected_generation,
+                actor=actor,
+                now=_now(),
+            )
+
+    def delete_endpoint(self, name: str) -> None:
+        """Delete an endpoint; the versions it pinned can be deleted again."""
+        with self._write() as conn:
+            _endpoints.delete_endpoint(conn, name)
+
+    def endpoint_generations(self) -> dict[str, int]:
+        """``{endpoint: generation}``: one small query, what servers poll to see changes."""
+        with self._read() as conn:
+            return _endpoints.generations(conn)
 
 
 def _first_line(error: BaseException | None) -> str:

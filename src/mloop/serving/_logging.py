@@ -1,0 +1,635 @@
+"""Request-response logging: what each endpoint was asked and answered, as Parquet files.
+
+Every predicted instance becomes one record: ``request_id``, ``logged_at`` (UTC),
+``endpoint``, ``deployed_model_id``, ``model``, ``model_version``, ``shadow``,
+``latency_ms``, ``prediction``, optional ``scores`` (class probabilities) and ``features``
+(the instance's input values). Monitoring computes skew and drift from these records, and
+people query them to see what a model served — the role of Vertex AI's BigQuery
+request-response log.
+
+Logging stays off the request path. :meth:`RequestLogger.log` appends to a bounded
+in-memory buffer (no I/O, no Arrow work) and a daemon thread writes the buffer every
+``flush_interval`` seconds, or as soon as ``batch_rows`` records wait, one file per endpoint
+and hour::
+
+    <root>/<endpoint>/date=YYYY-MM-DD/hour=HH/<UTC time>-<uuid>.parquet
+
+``features`` is a struct column (``SELECT features.* ...``). The files of one endpoint
+written together share a schema; readers union files by column name, so model versions
+with different features live side by side. A file appears whole or not at all: locally it
+is written under a hidden name and renamed, and an object store PUT is atomic.
+
+Serving logs are best effort. A full buffer or a failing sink (disk full, S3 down) drops
+records, counts them (:attr:`RequestLogger.stats`, :attr:`RequestLogger.on_drop`) and logs
+the error at most once a minute; a request never waits for or sees it. :meth:`close`
+writes everything still buffered, so a graceful shutdown loses nothing. :func:`read_logs`
+reads the log back with DuckDB, newest first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from mloop.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["LoggerStats", "RequestLogger", "read_logs"]
+
+_log = logging.getLogger(__name__)
+
+_LOCAL_PROTOCOLS = ("", "file", "local")
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/[^/]+$")
+_ERROR_LOG_INTERVAL = 60.0
+_HOUR_US = 3_600_000_000
+
+#: the columns every log file has, with their fixed types (``prediction`` varies by model)
+_TYPED_COLUMNS = (
+    "request_id",
+    "logged_at",
+    "endpoint",
+    "deployed_model_id",
+    "model",
+    "model_version",
+    "shadow",
+    "latency_ms",
+    "scores",
+)
+_KNOWN_COLUMNS = frozenset((*_TYPED_COLUMNS, "prediction", "features"))
+
+#: an endpoint's buffered records and the time.time() each was logged (two lists rather
+#: than a tuple per record: a tuple is a GC-tracked allocation, which made log() 4x slower)
+_Queue = tuple[list[Mapping[str, Any]], list[float]]
+
+
+class LoggerStats(NamedTuple):
+    """Counters of a :class:`RequestLogger` since it was created.
+
+    ``logged`` records were accepted by :meth:`RequestLogger.log`; ``written`` reached the
+    sink; ``dropped`` were lost, to a full buffer, a closed logger or a failing sink;
+    ``failed_batches`` counts the writes that failed (an endpoint's share of one drain of
+    the buffer). Records accepted but neither written nor dropped are still buffered.
+    """
+
+    logged: int
+    written: int
+    dropped: int
+    failed_batches: int
+
+
+class RequestLogger:
+    """Buffers serving records and writes them to ``root`` as Parquet from a daemon thread.
+
+    ``root`` is a local directory or an fsspec URL (``s3://bucket/serving-logs``) with
+    ``storage_options``. The buffer holds at most ``max_buffered`` records (besides the
+    batch being written); past that, :meth:`log` drops. Constructing a logger does no I/O;
+    the writer thread starts with the first :meth:`log`. The logger takes ownership of the
+    record dicts it is given: callers must not change them afterwards.
+
+    ``on_drop(endpoint, n)`` is called (from the writer thread, or from :meth:`log` once
+    the logger is closed) whenever records are dropped, e.g. to count them in Prometheus;
+    its exceptions are logged and ignored.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        batch_rows: int = 2000,
+        flush_interval: float = 1.0,
+        max_buffered: int = 100_000,
+        on_drop: Callable[[str, int], None] | None = None,
+    ) -> None:
+        if batch_rows < 1 or max_buffered < 1 or flush_interval <= 0:
+            raise ValueError("batch_rows and max_buffered must be >= 1, flush_interval > 0")
+        protocol, _, rest = str(root).rpartition("://")
+        self.is_local = protocol in _LOCAL_PROTOCOLS
+        self.root = str(Path(rest).absolute()) if self.is_local else str(root).rstrip("/")
+        self.storage_options: dict[str, Any] = dict(storage_options or {})
+        self.batch_rows = batch_rows
+        self.flush_interval = flush_interval
+        self.max_buffered = max_buffered
+        self.on_drop = on_drop
+        self._fs_and_path: tuple[Any, str] | None = None
+        self._closed = False
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Fresh buffer, synchronization and counters (at creation and in a forked child)."""
+        self._lock = threading.Lock()  # guards the buffer and the request-side counters
+        self._write_lock = threading.Lock()  # one drain at a time
+        self._done_cond = threading.Condition()  # signals progress to flush()
+        self._wake = threading.Event()
+        self._queues: dict[str, _Queue] = {}
+        self._buffered = 0
+        self._pending_drops: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._accepted = 0
+        self._rejected = 0
+        self._done = 0  # records taken from the buffer and written or dropped
+        self._written = 0
+        self._sink_dropped = 0
+        self._failed_batches = 0
+        self._last_error_log = -_ERROR_LOG_INTERVAL
+        self._unreported_errors = 0
+
+    def __repr__(self) -> str:
+        return f"RequestLogger({self.root!r})"
+
+    # Request path --------------------------------------------------------------------------
+
+    def log(self, endpoint: str, record: Mapping[str, Any]) -> bool:
+        """Queue one record of ``endpoint``; ``False`` if it was dropped. Never blocks or raises.
+
+        A record without ``logged_at`` is stamped with the time of this call.
+        """
+        now = time.time()
+        with self._lock:
+            closed = self._closed
+            if closed or self._buffered >= self.max_buffered:
+                self._rejected += 1
+                if not closed:
+                    self._pending_drops[endpoint] = self._pending_drops.get(endpoint, 0) + 1
+            else:
+                queue = self._queues.get(endpoint)
+                if queue is None:
+                    queue = self._queues[endpoint] = ([], [])
+                queue[0].append(record)
+                queue[1].append(now)
+                self._buffered += 1
+                self._accepted += 1
+                if self._thread is None:
+                    self._start()
+                if self._buffered >= self.batch_rows and not self._wake.is_set():
+                    self._wake.set()
+                return True
+        if closed:
+            self._report_drops({endpoint: 1})
+        return False
+
+    # Control -------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> LoggerStats:
+        """A snapshot of the counters; see :class:`LoggerStats`."""
+        with self._lock:
+            logged, rejected = self._accepted, self._rejected
+        return LoggerStats(
+            logged=logged,
+            written=self._written,
+            dropped=rejected + self._sink_dropped,
+            failed_batches=self._failed_batches,
+        )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write everything logged before this call; ``False`` if ``timeout`` s passed first.
+
+        Records that cannot be written are dropped and counted, as in the background.
+        """
+        with self._lock:
+            target = self._accepted
+            thread = self._thread
+        if thread is None or not thread.is_alive():
+            self._drain()
+            return True
+        self._wake.set()
+        with self._done_cond:
+            return self._done_cond.wait_for(lambda: self._done >= target, timeout)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop accepting records, write everything buffered and stop the writer thread.
+
+        Idempotent. ``False`` if the writer was still busy after ``timeout`` s (it keeps
+        going as a daemon thread until the process exits).
+        """
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is None:  # never logged (or the thread could not start): write inline
+            self._drain()
+            return True
+        self._wake.set()
+        thread.join(timeout)
+        if thread.is_alive():
+            _log.warning(
+                "serving log %s: still writing after %.1f s at close; records may be lost",
+                self.root,
+                timeout,
+            )
+            return False
+        return True
+
+    # Writer thread -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the writer thread (called with ``_lock`` held, on the first record)."""
+        _register_process_hooks()
+        thread = threading.Thread(target=self._run, name=f"mloop-request-log:{id(self):x}")
+        thread.daemon = True
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no more threads: retry with the next record
+            self._report_error("cannot start the writer thread", exc)
+            return
+        self._thread = thread
+        _LIVE.add(self)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            with self._lock:
+                stopping = self._closed
+            self._drain()
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        """Take everything buffered and write it (or drop it); never raises."""
+        with self._write_lock:
+            with self._lock:
+                queues, self._queues = self._queues, {}
+                taken, self._buffered = self._buffered, 0
+                drops, self._pending_drops = self._pending_drops, {}
+            try:
+                if drops:
+                    self._report_drops(drops)
+                for endpoint, (records, times) in queues.items():
+                    self._write_endpoint(endpoint, records, times)
+            finally:
+                with self._done_cond:
+                    self._done += taken
+                    self._done_cond.notify_all()
+
+    def _write_endpoint(
+        self, endpoint: str, records: list[Mapping[str, Any]], times: list[float]
+    ) -> None:
+        """Write one endpoint's records, a file per hour; count what cannot be written."""
+        pending = len(records)
+        try:
+            if not _ENDPOINT_NAME.match(endpoint):
+                raise DataError(f"invalid endpoint name {endpoint!r}", endpoint=endpoint)
+            if not all(isinstance(r, Mapping) for r in records):
+                kept = [
+                    (r, at) for r, at in zip(records, times, strict=True) if isinstance(r, Mapping)
+                ]
+                self._drop(endpoint, len(records) - len(kept), batch_failed=False)
+                records, times = [r for r, _ in kept], [at for _, at in kept]
+                pending = len(records)
+            if not records:
+                return
+            table = _build_table(endpoint, records, times)
+            for (date, hour), part in _split_by_hour(table):
+                self._write_file(f"{endpoint}/date={date}/hour={hour:02d}", part)
+                self._written += part.num_rows
+                pending -= part.num_rows
+        except Exception as exc:
+            self._drop(endpoint, pending, batch_failed=True)
+            self._report_error(
+                f"cannot write {pending} records of endpoint {endpoint!r} (dropped)", exc
+            )
+
+    def _write_file(self, directory: str, table: pa.Table) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.parquet"
+        if self.is_local:
+            folder = os.path.join(self.root, directory)
+            os.makedirs(folder, exist_ok=True)
+            temp = os.path.join(folder, f".{name}.tmp")
+            try:
+                pq.write_table(table, temp, compression="zstd")
+                os.replace(temp, os.path.join(folder, name))
+            except BaseException:
+                _remove_quietly(temp)
+                raise
+            return
+        fs, root_path = self._fs()
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        fs.pipe_file(f"{root_path}/{directory}/{name}", sink.getvalue().to_pybytes())
+
+    def _fs(self) -> tuple[Any, str]:
+        if self._fs_and_path is None:
+            from fsspec.core import url_to_fs
+
+            fs, path = url_to_fs(self.root, **self.storage_options)
+            self._fs_and_path = fs, str(path).rstrip("/")
+        return self._fs_and_path
+
+    # Accounting ----------------------------------------------------------------------------
+
+    def _drop(self, endpoint: str, n: int, *, batch_failed: bool) -> None:
+        if batch_failed:
+            self._failed_batches += 1
+        if n > 0:
+            self._sink_dropped += n
+            self._report_drops({endpoint: n})
+
+    def _report_drops(self, drops: Mapping[str, int]) -> None:
+        hook = self.on_drop
+        if hook is None:
+            return
+        for endpoint, n in drops.items():
+            try:
+                hook(endpoint, n)
+            except Exception as exc:
+                self._report_error("the on_drop hook failed", exc)
+
+    def _report_error(self, what: str, exc: BaseException) -> None:
+        """Log a failure, at most once a minute (a failing sink fails on every batch)."""
+        now = time.monotonic()
+        if now - self._last_error_log < _ERROR_LOG_INTERVAL:
+            self._unreported_errors += 1
+            return
+        also = (
+            f" ({self._unreported_errors} more failures since the last message)"
+            if self._unreported_errors
+            else ""
+        )
+        self._last_error_log, self._unreported_errors = now, 0
+        _log.error(
+            "serving log %s: %s: %s: %s%s",
+            self.root,
+            what,
+            type(exc).__name__,
+            exc,
+            also,
+            exc_info=exc,
+        )
+
+    def _after_fork_in_child(self) -> None:
+        """The child gets an empty logger: the parent's thread and buffer stay the parent's."""
+        self._init_state()
+
+
+# Process hooks ------------------------------------------------------------------------------
+
+_LIVE: weakref.WeakSet[RequestLogger] = weakref.WeakSet()
+_HOOKS_REGISTERED = False
+
+
+def _register_process_hooks() -> None:
+    """Once per process: flush loggers at exit, and reset them in forked children."""
+    global _HOOKS_REGISTERED
+    if _HOOKS_REGISTERED:
+        return
+    _HOOKS_REGISTERED = True
+    atexit.register(_close_all)
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
+
+
+def _close_all() -> None:
+    for logger in list(_LIVE):
+        logger.close()
+
+
+def _reset_all_after_fork() -> None:
+    for logger in list(_LIVE):
+        logger._after_fork_in_child()
+    _LIVE.clear()
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+# Records to Arrow ---------------------------------------------------------------------------
+
+
+def _typed_fields() -> dict[str, pa.DataType]:
+    import pyarrow as pa
+
+    return {
+        "request_id": pa.string(),
+        "logged_at": pa.timestamp("us", tz="UTC"),
+        "endpoint": pa.string(),
+        "deployed_model_id": pa.string(),
+        "model": pa.string(),
+        "model_version": pa.int64(),
+        "shadow": pa.bool_(),
+        "latency_ms": pa.float64(),
+        "scores": pa.list_(pa.float64()),
+    }
+
+
+def _build_table(endpoint: str, records: list[Mapping[str, Any]], times: list[float]) -> pa.Table:
+    """One table of an endpoint's records: fixed types for the known columns, inferred
+    types for ``prediction``, each feature and any extra key (text when values disagree)."""
+    import pyarrow as pa
+
+    types = _typed_fields()
+    columns: dict[str, pa.Array] = {}
+    for name in _TYPED_COLUMNS:
+        if name == "endpoint":
+            columns[name] = pa.array([endpoint] * len(records), pa.string())
+        elif name == "logged_at":
+            stamps = [_stamp(r.get("logged_at"), at) for r, at in zip(records, times, strict=True)]
+            columns[name] = _array(stamps, types[name])
+        elif name != "scores" or any("scores" in r for r in records):
+            columns[name] = _array([r.get(name) for r in records], types[name])
+    columns["prediction"] = _array([r.get("prediction") for r in records], None)
+    features = _features([r.get("features") for r in records])
+    if features is not None:
+        columns["features"] = features
+    extra: set[Any] = set()
+    for r in records:
+        extra.update(r.keys() - _KNOWN_COLUMNS)
+    for key in sorted(extra, key=str):
+        columns[str(key)] = _array([r.get(key) for r in records], None)
+    return pa.table(columns)
+
+
+def _stamp(value: Any, logged: float) -> datetime:
+    """The record's own ``logged_at`` if it is a datetime (naive = UTC), else when logged."""
+    return value if isinstance(value, datetime) else datetime.fromtimestamp(logged, UTC)
+
+
+def _features(values: list[Any]) -> pa.Array | None:
+    """The ``features`` dicts as one struct array (the union of their keys); ``None`` if
+    no record has any feature (Parquet cannot store a struct without fields)."""
+    import pyarrow as pa
+
+    try:  # fast path: Arrow infers the struct (the union of the keys) in C++
+        inferred = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    else:
+        if pa.types.is_struct(inferred.type):
+            return inferred if inferred.type.num_fields else None
+    keys: dict[Any, None] = {}
+    for value in values:
+        if isinstance(value, Mapping):
+            keys.update(dict.fromkeys(value))
+    if not keys:
+        return None
+    children = [
+        _array([v.get(k) if isinstance(v, Mapping) else None for v in values], None) for k in keys
+    ]
+    mask = pa.array([not isinstance(v, Mapping) for v in values], pa.bool_())
+    return pa.StructArray.from_arrays(children, names=[str(k) for k in keys], mask=mask)
+
+
+def _array(values: list[Any], type_: pa.DataType | None) -> pa.Array:
+    """``values`` as an Arrow array of ``type_`` (inferred if ``None``) without failing: a
+    value that does not fit a fixed type becomes null; mixed kinds are inferred as text.
+    Inferred values follow pandas' convention (NaN, NaT and ``pd.NA`` are missing)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=type_, from_pandas=type_ is None)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    if type_ is None:
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.array([v if _fits(v, type_) else None for v in values], type=type_)
+
+
+def _fits(value: Any, type_: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.scalar(value, type=type_)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _split_by_hour(table: pa.Table) -> list[tuple[tuple[str, int], pa.Table]]:
+    """The rows of ``table`` grouped by the UTC hour of ``logged_at``, in time order."""
+    import numpy as np
+    import pyarrow as pa
+
+    micros = table.column("logged_at").cast(pa.int64()).to_numpy()
+    hours = micros // _HOUR_US
+    unique, inverse = np.unique(hours, return_inverse=True)
+    if len(unique) == 1:
+        return [(_partition(int(unique[0])), table)]
+    return [
+        (_partition(int(hour)), table.take(np.flatnonzero(inverse == i)))
+        for i, hour in enumerate(unique)
+    ]
+
+
+def _partition(hour: int) -> tuple[str, int]:
+    start = datetime.fromtimestamp(hour * 3600, UTC)
+    return f"{start:%Y-%m-%d}", start.hour
+
+
+# Reading ------------------------------------------------------------------------------------
+
+
+def read_logs(
+    root: str,
+    endpoint: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pa.Table:
+    """The serving log of ``endpoint`` under ``root``, newest first.
+
+    ``since`` (inclusive) and ``until`` (exclusive) filter on ``logged_at`` (naive
+    datetimes are UTC) and prune the hour partitions that cannot match. Files are unioned
+    by column name: rows of a model version without some feature have it null. An
+    endpoint with no log yet gives an empty table with the fixed-type columns.
+    """
+    import duckdb
+
+    if not _ENDPOINT_NAME.match(endpoint):
+        raise DataError(f"invalid endpoint name {endpoint!r}", endpoint=endpoint)
+    if limit is not None and limit < 0:
+        raise DataError(f"limit must be >= 0, not {limit}", limit=limit)
+    since, until = _utc(since), _utc(until)
+    files, fs, is_local = _log_files(root, endpoint, storage_options, since, until)
+    if not files or limit == 0:
+        return _empty_table()
+    conditions: list[str] = []
+    params: list[Any] = [files]
+    if since is not None:
+        conditions.append("logged_at >= ?")
+        params.append(since)
+    if until is not None:
+        conditions.append("logged_at < ?")
+        params.append(until)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    limit_clause = f" LIMIT {int(limit)}" if limit is not None else ""
+    query = (
+        "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)"
+        f"{where} ORDER BY logged_at DESC{limit_clause}"
+    )
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not is_local:
+            con.register_filesystem(fs)
+        relation = con.sql(query, params=params)
+        to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
+        table: pa.Table = to_table()
+    finally:
+        con.close()
+    return table
+
+
+def _log_files(
+    root: str,
+    endpoint: str,
+    storage_options: dict[str, Any] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[list[str], Any, bool]:
+    """The Parquet files of ``endpoint`` whose hour may hold rows in [since, until)."""
+    from fsspec.core import url_to_fs
+
+    protocol, _, rest = str(root).rpartition("://")
+    is_local = protocol in _LOCAL_PROTOCOLS
+    location = str(Path(rest).absolute()) if is_local else str(root).rstrip("/")
+    fs, base = url_to_fs(location, **(storage_options or {}))
+    directory = f"{str(base).rstrip('/')}/{endpoint}"
+    if not is_local:
+        fs.invalidate_cache(directory)  # listings are cached; a writer may have added files
+    found = sorted(fs.glob(f"{directory}/date=*/hour=*/*.parquet"))
+    files = []
+    for path in found:
+        match = _PARTITION.search(path)
+        if match is not None:
+            start = datetime.strptime(match[1], "%Y-%m-%d").replace(tzinfo=UTC)
+            start += timedelta(hours=int(match[2]))
+            if since is not None and start + timedelta(hours=1) <= since:
+                continue
+            if until is not None and start >= until:
+                continue
+        files.append(path if is_local else str(fs.unstrip_protocol(path)))
+    return files, fs, is_local
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _empty_table() -> pa.Table:
+    import pyarrow as pa
+
+    fields = _typed_fields()
+    columns = [pa.field(name, fields[name]) for name in _TYPED_COLUMNS if name != "scores"]
+    return pa.schema([*columns, pa.field("prediction", pa.null())]).empty_table()

@@ -1,0 +1,389 @@
+"""What one server process holds: its endpoints, their models, the request log, the metrics.
+
+:class:`Serving` reads the endpoints from the metadata store, loads every deployment's model
+before it reports ready, and keeps them current from a background thread: every
+``refresh_interval`` seconds it asks the store which endpoints changed (one cheap query) and
+the registry where followed aliases point, loads what is new *beside* what serves, and swaps
+(see :mod:`mloop.serving._pool`). Requests never wait for that work.
+
+Routing: each request of an endpoint goes to one serving deployment, chosen at random in
+proportion to its traffic percent; shadow deployments get a copy of the rows after the
+response is sent, and their predictions are logged, never returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mloop.errors import NotFoundError
+from mloop.serving._pool import LoadedModel, ModelPool
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from mloop.config import Settings
+    from mloop.serving._endpoints import Endpoint, Endpoints
+    from mloop.serving._logging import RequestLogger
+    from mloop.serving._metrics import ServingMetrics
+
+__all__ = ["Outcome", "Route", "Serving"]
+
+log = logging.getLogger("mloop.serving")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One deployment of an endpoint, as the router sees it."""
+
+    id: str
+    uri: str
+    traffic: int
+    shadow: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRuntime:
+    """An endpoint's routing table (immutable: a change builds a new one)."""
+
+    name: str
+    generation: int
+    log_sample_rate: float
+    routes: tuple[Route, ...]  # serving deployments, traffic > 0
+    shadows: tuple[Route, ...]
+    bounds: tuple[int, ...]  # cumulative traffic of routes, ends at 100
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointRuntime:
+        routes, shadows, bounds, total = [], [], [], 0
+        for d in endpoint.deployments:
+            route = Route(d.id or "", d.model, d.traffic, d.shadow)
+            if d.shadow:
+                shadows.append(route)
+            elif d.traffic > 0:
+                routes.append(route)
+                total += d.traffic
+                bounds.append(total)
+        return cls(
+            endpoint.name,
+            endpoint.generation,
+            endpoint.log_sample_rate,
+            tuple(routes),
+            tuple(shadows),
+            tuple(bounds),
+        )
+
+    def choose(self, draw: float) -> Route:
+        """The route for a uniform ``draw`` in [0, 100)."""
+        for route, bound in zip(self.routes, self.bounds, strict=True):
+            if draw < bound:
+                return route
+        return self.routes[-1]
+
+    def by_version(self, pool: ModelPool, version: str) -> tuple[Route, LoadedModel]:
+        """The serving (or shadow) deployment currently on model version ``version``."""
+        for route in (*self.routes, *self.shadows):
+            loaded = pool.get(route.uri)
+            if str(loaded.version) == version:
+                return route, loaded
+        serving = sorted({str(pool.get(r.uri).version) for r in self.routes})
+        raise NotFoundError(
+            f"endpoint {self.name!r} serves no version {version!r} (versions: "
+            f"{', '.join(serving)})",
+            endpoint=self.name,
+            version=version,
+        )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a prediction request produced."""
+
+    request_id: str
+    endpoint: EndpointRuntime
+    route: Route
+    loaded: LoadedModel
+    predictions: np.ndarray
+    scores: np.ndarray | None  # class probabilities (classification), else None
+    started: float  # perf_counter at the start of the request
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Serving:
+    """The state of one server process (see the module doc)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        endpoints: list[str] | None = None,
+        *,
+        refresh_interval: float = 1.0,
+        log_requests: bool = True,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.names = list(endpoints) if endpoints else None  # None: every endpoint
+        self.refresh_interval = refresh_interval
+        self.log_requests = log_requests
+        self._metrics = metrics
+        self._runtimes: dict[str, EndpointRuntime] = {}
+        self._pool: ModelPool | None = None
+        self._registry: Any = None
+        self._endpoints: Endpoints | None = None
+        self._logger: RequestLogger | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._random = random.Random()
+        self.ready = False
+
+    # Lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def metrics(self) -> ServingMetrics:
+        if self._metrics is None:
+            from mloop.serving._metrics import ServingMetrics
+
+            self._metrics = ServingMetrics()
+        return self._metrics
+
+    @property
+    def pool(self) -> ModelPool:
+        assert self._pool is not None, "Serving.start() first"
+        return self._pool
+
+    @property
+    def logger(self) -> RequestLogger | None:
+        return self._logger
+
+    def start(self) -> None:
+        """Read the endpoints, load every model, start the refresher and the request log."""
+        from mloop.registry import Registry
+        from mloop.serving._endpoints import Endpoints
+
+        self._registry = Registry(self.settings)
+        self._endpoints = Endpoints(self.settings)
+        self._pool = ModelPool(self._registry, on_load=self._loaded)
+        self._load_endpoints(initial=True)
+        if self.log_requests:
+            from mloop.serving._logging import RequestLogger
+
+            self._logger = RequestLogger(
+                self.settings.resolved_serving_log_root,
+                storage_options=dict(self.settings.storage_options),
+            )
+            self._logger.on_drop = self.metrics.count_log_drop
+        self._thread = threading.Thread(
+            target=self._refresh_loop, name="mloop-refresh", daemon=True
+        )
+        self._thread.start()
+        self.ready = True
+
+    def stop(self) -> None:
+        """Stop refreshing and flush the request log (graceful shutdown)."""
+        self.ready = False
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._logger is not None:
+            self._logger.close()
+        if self._endpoints is not None:
+            self._endpoints.close()
+        if self._registry is not None:
+            self._registry.close()
+
+    def _loaded(self, loaded: LoadedModel) -> None:
+        for runtime in self._runtimes.values():
+            for route in (*runtime.routes, *runtime.shadows):
+                if route.uri == loaded.uri:
+                    self.metrics.observe_model_load(
+                        runtime.name, loaded.name, loaded.version, loaded.load_seconds
+                    )
+
+    def _load_endpoints(self, *, initial: bool = False) -> None:
+        assert self._endpoints is not None
+        if self.names is None:
+            found = self._endpoints.list()
+        else:
+            found = [self._endpoints.get(name) for name in self.names]
+        runtimes = {e.name: EndpointRuntime.of(e) for e in found}
+        for name, old in self._runtimes.items():  # deployments that are gone
+            new = runtimes.get(name)
+            kept = {r.id for r in (*new.routes, *new.shadows)} if new else set()
+            for route in (*old.routes, *old.shadows):
+                if route.id not in kept:
+                    self.metrics.clear_model_info(name, route.id)
+        # Load new models before the new routing table takes traffic.
+        for runtime in runtimes.values():
+            for route in (*runtime.routes, *runtime.shadows):
+                try:
+                    self.pool.get(route.uri)
+                except Exception:
+                    if initial:
+                        raise
+                    log.exception("endpoint %s: cannot load %s", runtime.name, route.uri)
+        self._runtimes = runtimes
+        self.pool.retain(r.uri for rt in runtimes.values() for r in (*rt.routes, *rt.shadows))
+        for runtime in runtimes.values():
+            for route in (*runtime.routes, *runtime.shadows):
+                if route.uri in self.pool:
+                    loaded = self.pool.get(route.uri)
+                    self.metrics.set_model_info(runtime.name, route.id, loaded.name, loaded.version)
+
+    def refresh(self) -> None:
+        """One refresh: endpoint definitions that changed, then aliases that moved."""
+        assert self._endpoints is not None
+        generations = self._endpoints.generations()
+        wanted = self.names if self.names is not None else list(generations)
+        current = {n: r.generation for n, r in self._runtimes.items()}
+        if {n: generations.get(n) for n in wanted} != {n: current.get(n) for n in wanted}:
+            self._load_endpoints()
+        for uri, _old, new in self.pool.refresh():
+            for runtime in self._runtimes.values():
+                for route in (*runtime.routes, *runtime.shadows):
+                    if route.uri == uri:
+                        loaded = self.pool.get(uri)
+                        self.metrics.set_model_info(runtime.name, route.id, loaded.name, new)
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.refresh_interval):
+            try:
+                self.refresh()
+            except Exception:  # the store is down, say: keep serving what is loaded
+                log.exception("refreshing endpoints failed; serving what is loaded")
+
+    # Requests ----------------------------------------------------------------------------
+
+    def endpoint(self, name: str) -> EndpointRuntime:
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            known = ", ".join(sorted(self._runtimes)) or "none"
+            raise NotFoundError(
+                f"no endpoint {name!r} is served here (endpoints: {known})", endpoint=name
+            )
+        return runtime
+
+    def endpoints(self) -> list[EndpointRuntime]:
+        return [self._runtimes[n] for n in sorted(self._runtimes)]
+
+    def predict(
+        self,
+        endpoint: str,
+        frame: pd.DataFrame,
+        *,
+        version: str | None = None,
+        scores: bool = False,
+        request_id: str | None = None,
+    ) -> Outcome:
+        """Route ``frame`` to a deployment of ``endpoint`` (or the one on model ``version``)
+        and predict; the signature check raises a 422 naming the column."""
+        started = time.perf_counter()
+        runtime = self.endpoint(endpoint)
+        if version is None:
+            route = runtime.choose(self._random.random() * 100.0)
+            loaded = self.pool.get(route.uri)
+        else:
+            route, loaded = runtime.by_version(self.pool, version)
+        model = loaded.model
+        probabilities = None
+        if model.task == "classification":
+            probabilities = model.predict_proba(frame)
+            classes = model.classes or []
+            predictions = _labels(probabilities, classes)
+        else:
+            predictions = model.predict(frame)
+        outcome = Outcome(
+            request_id or uuid.uuid4().hex,
+            runtime,
+            route,
+            loaded,
+            predictions,
+            probabilities if (scores or probabilities is not None) else None,
+            started,
+        )
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def after_response(self, outcome: Outcome, frame: pd.DataFrame, status: int = 200) -> None:
+        """Metrics, the request log, and the shadow deployments — off the response path."""
+        runtime = outcome.endpoint
+        self.metrics.observe_request(
+            runtime.name,
+            outcome.route.id,
+            outcome.loaded.version,
+            status,
+            outcome.seconds,
+            len(frame),
+        )
+        logging_on = (
+            self._logger is not None
+            and runtime.log_sample_rate > 0
+            and (runtime.log_sample_rate >= 1 or self._random.random() < runtime.log_sample_rate)
+        )
+        if logging_on:
+            self._log(outcome, frame, shadow=False)
+        for route in runtime.shadows:
+            try:
+                loaded = self.pool.get(route.uri)
+                started = time.perf_counter()
+                model = loaded.model
+                probabilities = None
+                if model.task == "classification":
+                    probabilities = model.predict_proba(frame)
+                    predictions = _labels(probabilities, model.classes or [])
+                else:
+                    predictions = model.predict(frame)
+                shadow = Outcome(
+                    outcome.request_id,
+                    runtime,
+                    route,
+                    loaded,
+                    predictions,
+                    probabilities,
+                    started,
+                    time.perf_counter() - started,
+                )
+            except Exception as exc:  # a shadow never affects the served request
+                self.metrics.count_error(runtime.name, "shadow")
+                log.warning("shadow %s of %s failed: %s", route.id, runtime.name, exc)
+                continue
+            if logging_on:
+                self._log(shadow, frame, shadow=True)
+
+    def _log(self, outcome: Outcome, frame: pd.DataFrame, *, shadow: bool) -> None:
+        assert self._logger is not None
+        now = datetime.now(UTC)
+        features = frame.to_dict("records")
+        predictions = outcome.predictions.tolist()
+        scores = outcome.scores.tolist() if outcome.scores is not None else None
+        latency = outcome.seconds * 1000.0
+        for i, row in enumerate(features):
+            record: dict[str, Any] = {
+                "request_id": outcome.request_id,
+                "logged_at": now,
+                "endpoint": outcome.endpoint.name,
+                "deployed_model_id": outcome.route.id,
+                "model": outcome.loaded.name,
+                "model_version": outcome.loaded.version,
+                "shadow": shadow,
+                "latency_ms": latency,
+                "prediction": predictions[i],
+                "features": row,
+            }
+            if scores is not None:
+                record["scores"] = scores[i]
+            self._logger.log(outcome.endpoint.name, record)
+
+
+def _labels(probabilities: np.ndarray, classes: list[Any]) -> np.ndarray:
+    import numpy as np
+
+    index: np.ndarray = probabilities.argmax(axis=1)
+    return np.asarray(classes)[index] if classes else index
