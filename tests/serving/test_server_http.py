@@ -346,3 +346,77 @@ def test_mloop_serve_flushes_the_request_log_on_shutdown(settings: Settings) -> 
         if proc.poll() is None:
             proc.kill()
     assert len(read_logs(settings.resolved_serving_log_root, "delays")) == before + 100
+
+
+def test_two_workers_serve_and_report_metrics_together(settings: Settings) -> None:
+    port = free_port()
+    env = {**os.environ, "MLOOP_HOME": str(settings.home)}
+    command = [sys.executable, "-m", "mloop", "serve", "delays", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--workers", "2", "--no-log"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "mloop serve --workers 2 did not become ready"
+            time.sleep(0.1)
+        for _ in range(30):  # new connections: the kernel spreads them over both workers
+            reply = httpx.post(
+                f"{url}/v1/endpoints/delays:predict", json={"instances": instances(1)}
+            )
+            assert reply.status_code == 200
+        text = httpx.get(f"{url}/metrics").text
+        total = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("mloop_requests_total{") and 'endpoint="delays"' in line
+        )
+        assert total == 30  # one /metrics answers for every worker
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_micro_batching_answers_each_request_with_its_own_rows(settings: Settings) -> None:
+    serving = Serving(
+        settings, ["delays"], refresh_interval=60, log_requests=False, batch_max_size=64
+    )
+    rows = instances(40)
+    with ThreadServer(create_app(serving)) as running, Registry(settings) as registry:
+        model = registry.load(f"models:/{MODEL}/1")
+        expected = model.predict(pd.DataFrame(rows)).tolist()
+        results: dict[int, list[int]] = {}
+        errors: list[str] = []
+
+        def one(i: int) -> None:
+            body = {"instances": [rows[i]]}
+            if i == 7:  # one bad request in the crowd gets its own error
+                body = {"instances": [{"distance": 1.0}]}
+            reply = httpx.post(f"{running.url}/v1/endpoints/delays:predict", json=body)
+            if reply.status_code == 200:
+                results[i] = reply.json()["predictions"]
+            else:
+                errors.append(f"{i}:{reply.status_code}")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(rows))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == ["7:422"]
+    assert all(results[i] == [expected[i]] for i in results) and len(results) == 39
+    assert serving.batcher is not None and serving.batcher.requests == 40

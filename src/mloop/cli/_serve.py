@@ -28,6 +28,19 @@ def serve(
     log_requests: Annotated[
         bool, typer.Option("--log/--no-log", help="Request logging (endpoint sample rates).")
     ] = True,
+    batch_max_size: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Adaptive micro-batching: rows per batch (0: off, one call per request)."
+        ),
+    ] = 0,
+    batch_max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Longest wait for a batch to fill (0: only requests that arrive together).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve endpoints over HTTP: Open Inference Protocol (/v2/...) and Vertex-style
     (/v1/endpoints/NAME:predict, :explain), /metrics, /openapi.json."""
@@ -47,4 +60,6 @@ def serve(
         workers=workers,
         refresh_interval=refresh,
         log_requests=log_requests,
+        batch_max_size=batch_max_size or None,
+        batch_max_wait=batch_max_wait_ms / 1000.0,
     )

@@ -90,12 +90,15 @@ def app_from_environment() -> Starlette:
     from mloop.serving._server import Serving
 
     names = [n for n in os.environ.get("MLOOP_SERVE_ENDPOINTS", "").split(",") if n]
+    size, _, wait = os.environ.get("MLOOP_SERVE_BATCH", "0:0").partition(":")
     settings = load_settings()
     serving = Serving(
         settings,
         names or None,
         refresh_interval=float(os.environ.get("MLOOP_SERVE_REFRESH", "1.0")),
         log_requests=os.environ.get("MLOOP_SERVE_LOG", "1") == "1",
+        batch_max_size=int(size) or None,
+        batch_max_wait=float(wait or 0),
     )
     return create_app(serving)
 
@@ -258,7 +261,9 @@ class _Handlers:
         runtime = self.serving.endpoint(name)
         signature = self.serving.pool.get(runtime.routes[0].uri).model.signature
         frame, parameters = parse_instances(body, signature)
-        outcome = self.serving.predict(name, frame, request_id=request.headers.get("x-request-id"))
+        outcome = await self.serving.predict_async(
+            name, frame, request_id=request.headers.get("x-request-id")
+        )
         response: dict[str, Any] = {
             "predictions": json_values(outcome.predictions),
             "deployed_model_id": outcome.route.id,
@@ -394,6 +399,8 @@ def serve(
     workers: int = 1,
     refresh_interval: float = 1.0,
     log_requests: bool = True,
+    batch_max_size: int | None = None,
+    batch_max_wait: float = 0.0,
 ) -> None:
     """Run the server until interrupted (``mloop serve``)."""
     import os
@@ -410,6 +417,7 @@ def serve(
         os.environ["MLOOP_SERVE_ENDPOINTS"] = ",".join(endpoints or [])
         os.environ["MLOOP_SERVE_REFRESH"] = str(refresh_interval)
         os.environ["MLOOP_SERVE_LOG"] = "1" if log_requests else "0"
+        os.environ["MLOOP_SERVE_BATCH"] = f"{batch_max_size or 0}:{batch_max_wait}"
         os.environ["MLOOP_HOME"] = str(settings.home)
         uvicorn.run(
             "mloop.serving._app:app_from_environment",
@@ -423,7 +431,12 @@ def serve(
     from mloop.serving._server import Serving
 
     serving = Serving(
-        settings, endpoints, refresh_interval=refresh_interval, log_requests=log_requests
+        settings,
+        endpoints,
+        refresh_interval=refresh_interval,
+        log_requests=log_requests,
+        batch_max_size=batch_max_size,
+        batch_max_wait=batch_max_wait,
     )
     serving.start()  # load every model before the port opens: ready means ready
     uvicorn.run(create_app(serving), host=host, port=port, log_level="warning")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mloop.config import Settings
+    from mloop.serving._batching import MicroBatcher
     from mloop.serving._endpoints import Endpoint, Endpoints
     from mloop.serving._logging import RequestLogger
     from mloop.serving._metrics import ServingMetrics
@@ -128,6 +129,8 @@ class Serving:
         refresh_interval: float = 1.0,
         log_requests: bool = True,
         metrics: ServingMetrics | None = None,
+        batch_max_size: int | None = None,
+        batch_max_wait: float = 0.0,
     ) -> None:
         self.settings = settings
         self.names = list(endpoints) if endpoints else None  # None: every endpoint
@@ -142,6 +145,13 @@ class Serving:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        self._batcher: MicroBatcher | None = None
+        if batch_max_size is not None and batch_max_size > 1:
+            from mloop.serving._batching import MicroBatcher
+
+            self._batcher = MicroBatcher(
+                run_model, max_size=batch_max_size, max_wait=batch_max_wait
+            )
         self.ready = False
 
     # Lifecycle ---------------------------------------------------------------------------
@@ -158,6 +168,10 @@ class Serving:
     def pool(self) -> ModelPool:
         assert self._pool is not None, "Serving.start() first"
         return self._pool
+
+    @property
+    def batcher(self) -> MicroBatcher | None:
+        return self._batcher
 
     @property
     def logger(self) -> RequestLogger | None:
@@ -273,43 +287,67 @@ class Serving:
     def endpoints(self) -> list[EndpointRuntime]:
         return [self._runtimes[n] for n in sorted(self._runtimes)]
 
+    def route(
+        self, endpoint: str, version: str | None = None
+    ) -> tuple[EndpointRuntime, Route, LoadedModel]:
+        """The endpoint, the deployment a request goes to (by traffic split, or the one on
+        model ``version``) and the model serving it now."""
+        runtime = self.endpoint(endpoint)
+        if version is None:
+            route = runtime.choose(self._random.random() * 100.0)
+            return runtime, route, self.pool.get(route.uri)
+        route, loaded = runtime.by_version(self.pool, version)
+        return runtime, route, loaded
+
     def predict(
         self,
         endpoint: str,
         frame: pd.DataFrame,
         *,
         version: str | None = None,
-        scores: bool = False,
         request_id: str | None = None,
     ) -> Outcome:
         """Route ``frame`` to a deployment of ``endpoint`` (or the one on model ``version``)
         and predict; the signature check raises a 422 naming the column."""
         started = time.perf_counter()
-        runtime = self.endpoint(endpoint)
-        if version is None:
-            route = runtime.choose(self._random.random() * 100.0)
-            loaded = self.pool.get(route.uri)
-        else:
-            route, loaded = runtime.by_version(self.pool, version)
-        model = loaded.model
-        probabilities = None
-        if model.task == "classification":
-            probabilities = model.predict_proba(frame)
-            classes = model.classes or []
-            predictions = _labels(probabilities, classes)
-        else:
-            predictions = model.predict(frame)
-        outcome = Outcome(
+        runtime, route, loaded = self.route(endpoint, version)
+        predictions, probabilities = run_model(loaded.model, frame)
+        return Outcome(
             request_id or uuid.uuid4().hex,
             runtime,
             route,
             loaded,
             predictions,
-            probabilities if (scores or probabilities is not None) else None,
+            probabilities,
             started,
+            time.perf_counter() - started,
         )
-        outcome.seconds = time.perf_counter() - started
-        return outcome
+
+    async def predict_async(
+        self,
+        endpoint: str,
+        frame: pd.DataFrame,
+        *,
+        version: str | None = None,
+        request_id: str | None = None,
+    ) -> Outcome:
+        """:meth:`predict`, through the micro-batcher when batching is on."""
+        if self._batcher is None:
+            return self.predict(endpoint, frame, version=version, request_id=request_id)
+        started = time.perf_counter()
+        runtime, route, loaded = self.route(endpoint, version)
+        key = (loaded.name, loaded.version)
+        predictions, probabilities = await self._batcher.submit(key, loaded.model, frame)
+        return Outcome(
+            request_id or uuid.uuid4().hex,
+            runtime,
+            route,
+            loaded,
+            predictions,
+            probabilities,
+            started,
+            time.perf_counter() - started,
+        )
 
     def after_response(self, outcome: Outcome, frame: pd.DataFrame, status: int = 200) -> None:
         """Metrics, the request log, and the shadow deployments — off the response path."""
@@ -333,13 +371,7 @@ class Serving:
             try:
                 loaded = self.pool.get(route.uri)
                 started = time.perf_counter()
-                model = loaded.model
-                probabilities = None
-                if model.task == "classification":
-                    probabilities = model.predict_proba(frame)
-                    predictions = _labels(probabilities, model.classes or [])
-                else:
-                    predictions = model.predict(frame)
+                predictions, probabilities = run_model(loaded.model, frame)
                 shadow = Outcome(
                     outcome.request_id,
                     runtime,
@@ -380,6 +412,15 @@ class Serving:
             if scores is not None:
                 record["scores"] = scores[i]
             self._logger.log(outcome.endpoint.name, record)
+
+
+def run_model(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(predictions, class probabilities or None)``: for a classifier the probabilities are
+    computed once and the labels taken from them."""
+    if model.task == "classification":
+        probabilities = model.predict_proba(frame)
+        return _labels(probabilities, list(model.classes or [])), probabilities
+    return model.predict(frame), None
 
 
 def _labels(probabilities: np.ndarray, classes: list[Any]) -> np.ndarray:

@@ -1,0 +1,107 @@
+"""Adaptive micro-batching: concurrent requests to one model version predicted together.
+
+Off by default (``mloop serve --batch-max-size 64``). A request's rows join the pending batch
+of its model version; the batch is predicted when it reaches ``max_size`` rows, or when the
+event loop has nothing else ready (``max_wait=0``, the default: the batch holds exactly the
+requests that arrived together, so a lone request waits for nothing and a burst is predicted
+in one call), or after ``max_wait`` seconds. A vectorized model predicts 64 rows in about the
+time it predicts one, so under load this trades nothing for throughput.
+
+If the combined prediction fails (one request's rows do not match the signature), each
+request is predicted alone, so every client gets its own answer or its own error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MicroBatcher"]
+
+Predict = Callable[[Any, "pd.DataFrame"], tuple[Any, Any]]
+
+
+@dataclass
+class _Pending:
+    model: Any
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    futures: list[asyncio.Future[tuple[Any, Any]]] = field(default_factory=list)
+    rows: int = 0
+    scheduled: bool = False
+
+
+class MicroBatcher:
+    """Batches of rows per model version, predicted on the event loop's thread."""
+
+    def __init__(self, predict: Predict, *, max_size: int = 64, max_wait: float = 0.0) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_size must be at least 1, not {max_size}")
+        if max_wait < 0:
+            raise ValueError(f"max_wait must be >= 0 seconds, not {max_wait}")
+        self._predict = predict
+        self.max_size = max_size
+        self.max_wait = max_wait
+        self._pending: dict[tuple[str, int], _Pending] = {}
+        self.batches = 0  # predictions made (for tests and metrics)
+        self.requests = 0
+
+    async def submit(
+        self, key: tuple[str, int], model: Any, frame: pd.DataFrame
+    ) -> tuple[Any, Any]:
+        """``(predictions, probabilities or None)`` for ``frame``'s rows."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Any, Any]] = loop.create_future()
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(model)
+        pending.frames.append(frame)
+        pending.futures.append(future)
+        pending.rows += len(frame)
+        if pending.rows >= self.max_size:
+            self._flush(key)
+        elif not pending.scheduled:
+            pending.scheduled = True
+            if self.max_wait > 0:
+                loop.call_later(self.max_wait, self._flush, key)
+            else:
+                loop.call_soon(self._flush, key)
+        return await future
+
+    def _flush(self, key: tuple[str, int]) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is None or not pending.futures:
+            return
+        self.batches += 1
+        self.requests += len(pending.futures)
+        if len(pending.frames) == 1:
+            self._settle(pending.model, pending.frames[0], pending.futures[0])
+            return
+        import pandas as pd
+
+        try:
+            combined = pd.concat(pending.frames, ignore_index=True)
+            predictions, probabilities = self._predict(pending.model, combined)
+        except Exception:  # someone's rows are bad: answer each request on its own
+            for frame, future in zip(pending.frames, pending.futures, strict=True):
+                self._settle(pending.model, frame, future)
+            return
+        start = 0
+        for frame, future in zip(pending.frames, pending.futures, strict=True):
+            end = start + len(frame)
+            if not future.done():
+                part = probabilities[start:end] if probabilities is not None else None
+                future.set_result((predictions[start:end], part))
+            start = end
+
+    def _settle(self, model: Any, frame: pd.DataFrame, future: asyncio.Future[Any]) -> None:
+        if future.done():
+            return
+        try:
+            future.set_result(self._predict(model, frame))
+        except Exception as exc:
+            future.set_exception(exc)
