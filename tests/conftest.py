@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,29 @@ def postgres_url() -> Iterator[str]:
     """A PostgreSQL database for this test session (each xdist worker gets its own)."""
     with postgres_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_cleaner(postgres_url: str) -> Iterator[Callable[[], None]]:
+    """Migrates the session database once; calling the result deletes every row (contract
+    tests that share the session database start each test from empty tables)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from mloop.store import MetadataStore
+    from mloop.store._models import metadata
+
+    with MetadataStore(postgres_url) as store:
+        store.upgrade()
+    engine = sa.create_engine(postgres_url, poolclass=NullPool)
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+
+    def empty() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+    yield empty
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -15,39 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from mloop.artifacts import Model
 from mloop.config import Settings, load_settings
 from mloop.registry import Registry
-from mloop.store import MetadataStore, OutputArtifact
-from mloop.store._models import metadata
+from mloop.store import OutputArtifact
 
 MakeModel = Callable[..., Model]
-
-
-@pytest.fixture(scope="session")
-def registry_postgres_cleaner(postgres_url: str) -> Iterator[Callable[[], None]]:
-    """Migrates the session database once; calling the result deletes every row."""
-    with MetadataStore(postgres_url) as store:
-        store.upgrade()
-    engine = sa.create_engine(postgres_url, poolclass=NullPool)
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-
-    def empty() -> None:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-
-    yield empty
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'home' / 'mloop.db'}"
-    request.getfixturevalue("registry_postgres_cleaner")()
+    request.getfixturevalue("postgres_cleaner")()
     url: str = request.getfixturevalue("postgres_url")
     return url
 

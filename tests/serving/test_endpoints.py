@@ -6,38 +6,18 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from mloop.config import Settings, load_settings
 from mloop.errors import ConflictError, DefinitionError, NotFoundError
 from mloop.registry import Registry
 from mloop.serving import Deployment, Endpoint, Endpoints
-from mloop.store import MetadataStore
-from mloop.store._models import metadata
 
 M = "flights-delay"
-
-
-@pytest.fixture(scope="session")
-def endpoints_postgres_cleaner(postgres_url: str) -> Iterator[Callable[[], None]]:
-    """Migrates the session database once; calling the result deletes every row."""
-    with MetadataStore(postgres_url) as store:
-        store.upgrade()
-    engine = sa.create_engine(postgres_url, poolclass=NullPool)
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-
-    def empty() -> None:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-
-    yield empty
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -45,7 +25,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings whose metadata store is a fresh SQLite file or the emptied PostgreSQL one."""
     url = f"sqlite:///{tmp_path / 'home' / 'mloop.db'}"
     if request.param == "postgresql":
-        request.getfixturevalue("endpoints_postgres_cleaner")()
+        request.getfixturevalue("postgres_cleaner")()
         url = request.getfixturevalue("postgres_url")
     return load_settings(home=tmp_path / "home", metadata_url=url)
 

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from _http import ThreadServer, free_port
 from _models import instances, register
 
-from conftest import ThreadServer, free_port
 from mloop.config import Settings, load_settings
 from mloop.registry import Registry
 from mloop.serving import Deployment, Endpoints
@@ -309,28 +309,35 @@ def _wait(condition: object, timeout: float = 20.0) -> None:
     raise AssertionError("timed out waiting for the server to switch versions")
 
 
-def test_mloop_serve_flushes_the_request_log_on_shutdown(settings: Settings) -> None:
+def start_serve(settings: Settings, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """``mloop serve ARGS`` in a subprocess on a free port, once it reports ready."""
     port = free_port()
-    env = {**os.environ, "MLOOP_HOME": str(settings.home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mloop", "serve", "delays", "--port", str(port), "--refresh", "60"],
-        env=env,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "mloop", "serve", *args, "--port", str(port)],
+        env={**os.environ, "MLOOP_HOME": str(settings.home)},
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(f"mloop serve exited: {proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("mloop serve did not become ready")
+        time.sleep(0.1)
+
+
+def test_mloop_serve_flushes_the_request_log_on_shutdown(settings: Settings) -> None:
+    proc, url = start_serve(settings, "delays", "--refresh", "60")
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "mloop serve did not become ready"
-            time.sleep(0.1)
         root = Path(settings.resolved_serving_log_root)
         before = len(read_logs(str(root), "delays")) if root.exists() else 0
         with httpx.Client() as client:
@@ -349,28 +356,8 @@ def test_mloop_serve_flushes_the_request_log_on_shutdown(settings: Settings) -> 
 
 
 def test_two_workers_serve_and_report_metrics_together(settings: Settings) -> None:
-    port = free_port()
-    env = {**os.environ, "MLOOP_HOME": str(settings.home)}
-    command = [sys.executable, "-m", "mloop", "serve", "delays", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*command, "--workers", "2", "--no-log"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_serve(settings, "delays", "--workers", "2", "--no-log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "mloop serve --workers 2 did not become ready"
-            time.sleep(0.1)
         for _ in range(30):  # new connections: the kernel spreads them over both workers
             reply = httpx.post(
                 f"{url}/v1/endpoints/delays:predict", json={"instances": instances(1)}

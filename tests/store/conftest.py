@@ -8,32 +8,13 @@ and drops it afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from _services import postgres_database
 from mloop.store import MetadataStore, PipelineVersionRecord, RunRecord
-from mloop.store._models import metadata
-
-
-@pytest.fixture(scope="session")
-def postgres_cleaner(postgres_url: str) -> Iterator[Callable[[], None]]:
-    """Migrates the session database once; calling the result deletes every row."""
-    with MetadataStore(postgres_url) as store:
-        store.upgrade()
-    engine = sa.create_engine(postgres_url, poolclass=NullPool)
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-
-    def empty() -> None:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-
-    yield empty
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -117,6 +117,30 @@ class Outcome:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        request_id: str | None,
+        endpoint: EndpointRuntime,
+        route: Route,
+        loaded: LoadedModel,
+        result: tuple[np.ndarray, np.ndarray | None],
+        started: float,
+    ) -> Outcome:
+        """The outcome of a prediction that started at ``started`` and ends now."""
+        predictions, scores = result
+        seconds = time.perf_counter() - started
+        return cls(
+            request_id or uuid.uuid4().hex,
+            endpoint,
+            route,
+            loaded,
+            predictions,
+            scores,
+            started,
+            seconds,
+        )
+
 
 class Serving:
     """The state of one server process (see the module doc)."""
@@ -311,17 +335,8 @@ class Serving:
         and predict; the signature check raises a 422 naming the column."""
         started = time.perf_counter()
         runtime, route, loaded = self.route(endpoint, version)
-        predictions, probabilities = run_model(loaded.model, frame)
-        return Outcome(
-            request_id or uuid.uuid4().hex,
-            runtime,
-            route,
-            loaded,
-            predictions,
-            probabilities,
-            started,
-            time.perf_counter() - started,
-        )
+        result = run_model(loaded.model, frame)
+        return Outcome.of(request_id, runtime, route, loaded, result, started)
 
     async def predict_async(
         self,
@@ -337,17 +352,8 @@ class Serving:
         started = time.perf_counter()
         runtime, route, loaded = self.route(endpoint, version)
         key = (loaded.name, loaded.version)
-        predictions, probabilities = await self._batcher.submit(key, loaded.model, frame)
-        return Outcome(
-            request_id or uuid.uuid4().hex,
-            runtime,
-            route,
-            loaded,
-            predictions,
-            probabilities,
-            started,
-            time.perf_counter() - started,
-        )
+        result = await self._batcher.submit(key, loaded.model, frame)
+        return Outcome.of(request_id, runtime, route, loaded, result, started)
 
     def after_response(self, outcome: Outcome, frame: pd.DataFrame, status: int = 200) -> None:
         """Metrics, the request log, and the shadow deployments — off the response path."""
@@ -371,17 +377,8 @@ class Serving:
             try:
                 loaded = self.pool.get(route.uri)
                 started = time.perf_counter()
-                predictions, probabilities = run_model(loaded.model, frame)
-                shadow = Outcome(
-                    outcome.request_id,
-                    runtime,
-                    route,
-                    loaded,
-                    predictions,
-                    probabilities,
-                    started,
-                    time.perf_counter() - started,
-                )
+                result = run_model(loaded.model, frame)
+                shadow = Outcome.of(outcome.request_id, runtime, route, loaded, result, started)
             except Exception as exc:  # a shadow never affects the served request
                 self.metrics.count_error(runtime.name, "shadow")
                 log.warning("shadow %s of %s failed: %s", route.id, runtime.name, exc)
