@@ -264,6 +264,9 @@ class _Handlers:
         outcome = await self.serving.predict_async(
             name, frame, request_id=request.headers.get("x-request-id")
         )
+        instances = body["instances"]
+        if isinstance(instances[0], dict):  # what the client sent is what gets logged
+            outcome.extra["rows"] = instances
         response: dict[str, Any] = {
             "predictions": json_values(outcome.predictions),
             "deployed_model_id": outcome.route.id,

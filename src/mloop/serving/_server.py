@@ -389,7 +389,7 @@ class Serving:
     def _log(self, outcome: Outcome, frame: pd.DataFrame, *, shadow: bool) -> None:
         assert self._logger is not None
         now = datetime.now(UTC)
-        features = frame.to_dict("records")
+        features = outcome.extra.get("rows") or _rows(frame)
         predictions = outcome.predictions.tolist()
         scores = outcome.scores.tolist() if outcome.scores is not None else None
         latency = outcome.seconds * 1000.0
@@ -409,6 +409,13 @@ class Serving:
             if scores is not None:
                 record["scores"] = scores[i]
             self._logger.log(outcome.endpoint.name, record)
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts of plain values (DataFrame.to_dict is ~10x slower)."""
+    names = [str(c) for c in frame.columns]
+    columns = [frame[c].tolist() for c in frame.columns]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def run_model(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
