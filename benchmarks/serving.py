@@ -443,9 +443,11 @@ def run_contender(
         for case in args.case_list:
             bodies = ctx["bodies"][(c.fmt, case.batch)]
             url = server.url + c.path
-            if args.warmup > 0:
-                run_load(gen, url, bodies, case.conc, args.warmup, args.pin, args.mloop_python)
-            rec = run_load(gen, url, bodies, case.conc, args.duration, args.pin, args.mloop_python)
+            # The untimed first round only warms caches: 1 s per case.
+            warmup, duration = (args.warmup, args.duration) if keep else (0.0, 1.0)
+            if warmup > 0:
+                run_load(gen, url, bodies, case.conc, warmup, args.pin, args.mloop_python)
+            rec = run_load(gen, url, bodies, case.conc, duration, args.pin, args.mloop_python)
             if server.proc.poll() is not None:
                 raise RuntimeError(f"server died: {server.stderr_tail()}")
             line = (

@@ -22,3 +22,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         sys.argv = argv
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, text: str) -> None:
+    """The command failed as a client mistake: exit 2, one ``error:`` line containing ``text``."""
+    assert code == 2, err
+    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
+    assert text in err, err

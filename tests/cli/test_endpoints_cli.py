@@ -10,6 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from _cli import assert_one_line_error as check_one_line_error
 from _cli import run_cli as cli
 from mloop.config import load_settings
 from mloop.registry import Registry
@@ -28,12 +29,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             registry.register(M, registry.artifacts.save({"w": i}, "Model", materializer="json"))
         registry.set_alias(M, "champion", 2)
     return tmp_path
-
-
-def one_line_error(code: int, err: str, text: str) -> None:
-    assert code == 2, err
-    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
-    assert text in err, err
 
 
 def test_create_show_list_update_delete(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,20 +77,20 @@ def test_create_show_list_update_delete(project: Path, capsys: pytest.CaptureFix
     code, _, err = cli(
         capsys, "endpoints", "update", "fd", "--log-sample", "1", "--expected-generation", "2"
     )
-    one_line_error(code, err, "endpoint 'fd' is at generation 3, not 2 as expected")
+    check_one_line_error(code, err, "endpoint 'fd' is at generation 3, not 2 as expected")
 
     # The registry refuses to delete a version the endpoint pins (v2 is pinned by d4).
     code, _, err = cli(capsys, "models", "alias", "rm", M, "champion")
     assert code == 0, err
     code, _, err = cli(capsys, "models", "delete", M, "2")
-    one_line_error(code, err, "it is deployed to endpoint(s) fd")
+    check_one_line_error(code, err, "it is deployed to endpoint(s) fd")
 
     code, _, err = cli(capsys, "endpoints", "delete", "fd")
-    one_line_error(code, err, "delete endpoint 'fd': confirm with --yes")
+    check_one_line_error(code, err, "delete endpoint 'fd': confirm with --yes")
     code, out, _ = cli(capsys, "endpoints", "delete", "fd", "--yes")
     assert code == 0 and "endpoint fd deleted" in out
     code, _, err = cli(capsys, "endpoints", "show", "fd")
-    one_line_error(code, err, "endpoint 'fd' not found (endpoints: none)")
+    check_one_line_error(code, err, "endpoint 'fd' not found (endpoints: none)")
 
     code, out, err = cli(capsys, "models", "delete", M, "2")
     assert code == 0, err
@@ -138,7 +133,7 @@ def test_bad_input_is_one_line_and_exit_2(
     project: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     code, _, err = cli(capsys, "endpoints", *args)
-    one_line_error(code, err, message)
+    check_one_line_error(code, err, message)
 
 
 def test_logs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

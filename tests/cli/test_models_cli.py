@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _cli import assert_one_line_error as check_one_line_error
 from _cli import run_cli as cli
 from mloop.config import load_settings
 from mloop.registry import Registry
@@ -47,12 +48,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def one_line_error(code: int, err: str, text: str) -> None:
-    assert code == 2, err
-    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
-    assert text in err
-
-
 def test_list_show_and_versions(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "models", "list")
     assert code == 0 and NAME in out and "@champion→v1" in out and "Will a flight" in out
@@ -70,7 +65,9 @@ def test_alias_set_and_rm(project: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0 and f"{NAME} @champion → v2 (was v1)" in out
 
     code, _, err = cli(capsys, "models", "alias", "set", NAME, "champion", "v1", "--expected", "1")
-    one_line_error(code, err, "alias 'champion' of model 'flights-delay' points at v2, not v1")
+    check_one_line_error(
+        code, err, "alias 'champion' of model 'flights-delay' points at v2, not v1"
+    )
 
     code, out, _ = cli(
         capsys, "models", "alias", "set", NAME, "challenger", "1", "--expected", "none"
@@ -88,17 +85,19 @@ def test_bad_input_is_one_line_and_exit_2(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = cli(capsys, "models", "alias", "set", NAME, "latest", "1")
-    one_line_error(code, err, "alias 'latest' is reserved")
+    check_one_line_error(code, err, "alias 'latest' is reserved")
     code, _, err = cli(capsys, "models", "show", "nope")
-    one_line_error(code, err, "model 'nope' not found (models: flights-delay)")
+    check_one_line_error(code, err, "model 'nope' not found (models: flights-delay)")
     code, _, err = cli(capsys, "models", "load-test", f"models:/{NAME}@staging")
-    one_line_error(code, err, "model 'flights-delay' has no alias 'staging' (aliases: champion)")
+    check_one_line_error(
+        code, err, "model 'flights-delay' has no alias 'staging' (aliases: champion)"
+    )
     code, _, err = cli(capsys, "models", "alias", "set", NAME, "champion", "9")
-    one_line_error(code, err, "has no version 9 (versions: v1, v2)")
+    check_one_line_error(code, err, "has no version 9 (versions: v1, v2)")
     code, _, err = cli(capsys, "models", "delete", NAME, "1")
-    one_line_error(code, err, "cannot be deleted: alias(es) champion point at it")
+    check_one_line_error(code, err, "cannot be deleted: alias(es) champion point at it")
     code, _, err = cli(capsys, "models", "import-mlflow", str(project), "imported")
-    one_line_error(code, err, "is not an MLflow model")
+    check_one_line_error(code, err, "is not an MLflow model")
 
 
 def test_card(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,7 +128,9 @@ def test_load_test(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     flights(50, 7).drop(columns=["carrier"]).to_csv(data, index=False)
     code, _, err = cli(capsys, "models", "load-test", f"models:/{NAME}/2", "--data", str(data))
-    one_line_error(code, err, "input does not match the model signature: column 'carrier': missing")
+    check_one_line_error(
+        code, err, "input does not match the model signature: column 'carrier': missing"
+    )
 
 
 def test_archive_delete_and_lineage(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,7 @@ with a stable column order::
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -264,18 +265,22 @@ def require_columns(frame: pd.DataFrame, names: Sequence[str]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Column:
+class _Column(ABC):
+    """How one input column becomes output columns: written into a block of the output."""
+
     kind: ClassVar[str]
     name: str
 
     def outputs(self) -> list[str]:
         return [self.name]
 
+    @abstractmethod
     def write(self, series: pd.Series, block: np.ndarray) -> None:
-        raise NotImplementedError
+        """Fill ``block`` (rows by len(outputs())) from the input ``series``."""
 
+    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The fitted column as JSON."""
 
 
 @dataclass(frozen=True, slots=True)
