@@ -268,7 +268,7 @@ def test_an_alias_move_under_load_drops_no_request(settings: Settings) -> None:
     rows = instances(3)
 
     def client(url: str) -> None:
-        with httpx.Client() as http:
+        with httpx.Client(timeout=30) as http:  # a slow answer under load is not a drop
             while not stop.is_set():
                 try:
                     reply = http.post(

@@ -339,7 +339,8 @@ class Registry:
     ) -> str:
         """The model card of a version (a number, an alias, or None for the latest), as
         Markdown or as a self-contained HTML page."""
-        from mloop.registry._card import build_card, render_html, render_markdown
+        from mloop.registry._card import build_card
+        from mloop.registry._card_render import render_html, render_markdown
 
         if format not in ("markdown", "html"):
             raise DefinitionError(f"card format must be 'markdown' or 'html', not {format!r}")
