@@ -406,6 +406,22 @@ def check_predictions(server: Server, ctx: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "mismatches": mismatches}
 
 
+def settle(url: str, flush_s: float, limit_s: float = 60.0) -> tuple[dict[str, float], float]:
+    """Wait until mloop's request counter stops moving (work deferred past the responses is
+    done), then ``flush_s`` more (the request log's writer reports drops when it flushes,
+    every second); the counters then, and the seconds waited."""
+    t0 = time.monotonic()
+    last = scrape(url)
+    while time.monotonic() - t0 < limit_s:
+        time.sleep(0.5)
+        now = scrape(url)
+        if now.get("mloop_requests_total") == last.get("mloop_requests_total"):
+            break
+        last = now
+    time.sleep(flush_s)
+    return scrape(url), time.monotonic() - t0
+
+
 def count_log_rows(root: Path) -> int:
     from mloop.serving import read_logs
 
@@ -438,7 +454,6 @@ def run_contender(
             outcome.errors.append(
                 f"{checked['mismatches']} of {checked['rows']} predictions differ"
             )
-        before = scrape(server.url) if c.mloop else {}
         per_case: list[dict] = []
         for case in args.case_list:
             bodies = ctx["bodies"][(c.fmt, case.batch)]
@@ -447,6 +462,8 @@ def run_contender(
             warmup, duration = (args.warmup, args.duration) if keep else (0.0, 1.0)
             if warmup > 0:
                 run_load(gen, url, bodies, case.conc, warmup, args.pin, args.mloop_python)
+            if c.mloop:  # the warm-up's deferred work done before the measured window
+                before, _ = settle(server.url, args.settle)
             rec = run_load(gen, url, bodies, case.conc, duration, args.pin, args.mloop_python)
             if server.proc.poll() is not None:
                 raise RuntimeError(f"server died: {server.stderr_tail()}")
@@ -459,25 +476,33 @@ def run_contender(
                 line += f"  ERRORS {rec['errors']}"
                 outcome.errors.append(f"{case.name}: {rec['errors']}")
             if c.mloop:
-                time.sleep(args.settle)  # let the log writer drain and report drops
-                now = scrape(server.url)
-                d = {k: now.get(k, 0.0) - before.get(k, 0.0) for k in now}
-                before = now
-                per_case.append(
-                    {
-                        "case": case.name,
-                        "requests": int(d.get("mloop_requests_total", 0)),
-                        "instances": int(d.get("mloop_instances_total", 0)),
-                        "log_dropped": int(d.get("mloop_log_dropped_total", 0)),
-                    }
+                # Metrics and the request log run after each response is sent: count how
+                # many were still pending when the load stopped, then wait for them.
+                at_end = scrape(server.url)
+                after, waited = settle(server.url, args.settle)
+                d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+                pending = after.get("mloop_requests_total", 0.0) - at_end.get(
+                    "mloop_requests_total", 0.0
                 )
-                if c.log and per_case[-1]["log_dropped"]:
-                    line += f"  (log dropped {per_case[-1]['log_dropped']:,})"
+                acc = {
+                    "case": case.name,
+                    "wrk_requests": rec["requests"],
+                    "requests": int(d.get("mloop_requests_total", 0)),
+                    "instances": int(d.get("mloop_instances_total", 0)),
+                    "log_dropped": int(d.get("mloop_log_dropped_total", 0)),
+                    "after_response_pending_at_end": int(pending),
+                    "settle_s": round(waited, 2),
+                }
+                per_case.append(acc)
+                if pending:
+                    line += f"  ({int(pending):,} after-response tasks pending at the end)"
+                if c.log and acc["log_dropped"]:
+                    line += f"  (log dropped {acc['log_dropped']:,})"
             log(line + ("" if keep else "  (warm-up round, not kept)"))
             if keep:
                 outcome.runs.setdefault(case.name, []).append(rec)
         if c.mloop:
-            total = scrape(server.url)
+            total, _ = settle(server.url, args.settle)
     finally:
         server.stop()
     if c.mloop and keep:
@@ -562,7 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     ap.add_argument("--no-pin", dest="pin", action="store_false", help="no taskset pinning")
     ap.add_argument("--no-warmup-round", action="store_true", help="skip the untimed first round")
-    ap.add_argument("--settle", type=float, default=1.5, help="pause after an mloop case, s")
+    ap.add_argument(
+        "--settle", type=float, default=1.2, help="wait for the log writer's flush (mloop), s"
+    )
     ap.add_argument("--check-bodies", type=int, default=4, help="bodies checked per batch size")
     ap.add_argument("--start-timeout", type=float, default=180.0)
     ap.add_argument("--mloop-python", default=sys.executable)
@@ -793,18 +820,19 @@ def main(argv: list[str] | None = None) -> int:
     log_rows = []
     for c in chosen:
         for i, acc in enumerate(outcomes[c.name].logs):
-            if acc["logging"]:
-                log_rows.append(
-                    [
-                        c.name,
-                        str(i + 1),
-                        f"{acc['instances_answered']:,}",
-                        f"{acc['log_rows']:,}",
-                        f"{acc['log_dropped']:,}",
-                        f"{acc['log_dropped'] / max(1, acc['instances_answered']):.1%}",
-                        f"{acc['unaccounted']:,}",
-                    ]
-                )
+            pending = max((x["after_response_pending_at_end"] for x in acc["cases"]), default=0)
+            log_rows.append(
+                [
+                    c.name,
+                    str(i + 1),
+                    f"{acc['instances_answered']:,}",
+                    f"{acc['log_rows']:,}" if acc["logging"] else "(off)",
+                    f"{acc['log_dropped']:,}",
+                    f"{acc['log_dropped'] / max(1, acc['instances_answered']):.1%}",
+                    f"{acc['unaccounted']:,}",
+                    f"{pending:,}",
+                ]
+            )
     if log_rows:
         render(
             [
@@ -815,6 +843,7 @@ def main(argv: list[str] | None = None) -> int:
                 "dropped",
                 "dropped %",
                 "unaccounted",
+                "max pending at a case's end",
             ],
             log_rows,
             args.markdown,
