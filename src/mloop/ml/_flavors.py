@@ -30,8 +30,13 @@ from mloop.ml import _skops
 from mloop.ml._errors import ModelLoadError, UnsupportedModelError, UntrustedModelError
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import numpy as np
     import pandas as pd
+
+    #: A feature matrix: a DataFrame, or a float64 array for flavors with ``arrays``.
+    Features: TypeAlias = pd.DataFrame | np.ndarray
 
 __all__ = ["FLAVORS", "Flavor", "flavor_for", "get_flavor"]
 
@@ -45,6 +50,9 @@ class Flavor(ABC):
     libraries: ClassVar[tuple[str, ...]] = ()
     #: False for flavors used only when asked for by name (``pickle``).
     auto_select: ClassVar[bool] = True
+    #: Whether :meth:`predict_scores` also takes the features as a float64 array (in the
+    #: model's feature order), which skips the library's DataFrame handling.
+    arrays: ClassVar[bool] = False
 
     @abstractmethod
     def handles(self, estimator: Any) -> bool:
@@ -59,7 +67,7 @@ class Flavor(ABC):
         """Read the model at ``path``; :class:`ModelLoadError` when the file is not readable."""
 
     @abstractmethod
-    def predict_scores(self, estimator: Any, X: pd.DataFrame) -> np.ndarray:
+    def predict_scores(self, estimator: Any, X: Features) -> np.ndarray:
         """Values (regression), positive-class probabilities (binary) or a probability matrix
         (multiclass) for the feature matrix ``X``."""
 
@@ -75,7 +83,7 @@ class Flavor(ABC):
         return None
 
     def predict(
-        self, estimator: Any, X: pd.DataFrame, task: str, classes: list[Any] | None
+        self, estimator: Any, X: Features, task: str, classes: list[Any] | None
     ) -> np.ndarray:
         """Predicted labels (classification) or values: by default derived from the scores."""
         scores = self.predict_scores(estimator, X)
@@ -127,11 +135,15 @@ def _corrupt(path: Path, flavor: str, exc: BaseException | str) -> ModelLoadErro
 
 # LightGBM -------------------------------------------------------------------------------
 
+#: Up to this many rows, LightGBM predicts on one thread.
+_FEW_ROWS = 16
+
 
 class LightGBMFlavor(Flavor):
     name = "lightgbm"
     filename = "model.txt"
     libraries = ("lightgbm",)
+    arrays = True
 
     def handles(self, estimator: Any) -> bool:
         lgb = _module("lightgbm")
@@ -167,9 +179,11 @@ class LightGBMFlavor(Flavor):
         except Exception as exc:
             raise _corrupt(path, self.name, exc) from exc
 
-    def predict_scores(self, estimator: Any, X: pd.DataFrame) -> np.ndarray:
+    def predict_scores(self, estimator: Any, X: Features) -> np.ndarray:
         import numpy as np
 
+        if len(X) <= _FEW_ROWS:  # OpenMP's start-up costs more than a few rows' trees
+            return np.asarray(estimator.predict(X, num_threads=1))
         return np.asarray(estimator.predict(X))
 
     def contributions(self, estimator: Any, X: pd.DataFrame) -> tuple[np.ndarray, str] | None:
@@ -218,6 +232,7 @@ class XGBoostFlavor(Flavor):
     name = "xgboost"
     filename = "model.ubj"
     libraries = ("xgboost",)
+    arrays = True
 
     def handles(self, estimator: Any) -> bool:
         xgb = _module("xgboost")
@@ -253,7 +268,7 @@ class XGBoostFlavor(Flavor):
         except Exception as exc:
             raise _corrupt(path, self.name, exc) from exc
 
-    def predict_scores(self, estimator: Any, X: pd.DataFrame) -> np.ndarray:
+    def predict_scores(self, estimator: Any, X: Features) -> np.ndarray:
         import numpy as np
 
         return np.asarray(estimator.predict(_dmatrix(estimator, X)), dtype=np.float64)
@@ -295,17 +310,20 @@ class XGBoostFlavor(Flavor):
         return str(config["learner"]["objective"]["name"])
 
 
-def _dmatrix(booster: Any, X: pd.DataFrame) -> Any:
+def _dmatrix(booster: Any, X: Features) -> Any:
     """``X`` as a DMatrix the booster accepts: named like its features when they match."""
     import numpy as np
     import pandas as pd
     import xgboost as xgb
 
     names = booster.feature_names
-    categorical = any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
-    if categorical or (names is not None and list(X.columns) == list(names)):
-        return xgb.DMatrix(X, enable_categorical=categorical)
-    values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(X, pd.DataFrame):
+        categorical = any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
+        if categorical or (names is not None and list(X.columns) == list(names)):
+            return xgb.DMatrix(X, enable_categorical=categorical)
+        values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = X
     usable = names if names is not None and len(names) == values.shape[1] else None
     return xgb.DMatrix(values, feature_names=usable)
 
@@ -333,7 +351,7 @@ class SklearnFlavor(Flavor):
     def load(self, path: Path, *, trusted: list[str] | None, trust_pickle: bool) -> Any:
         return _skops.load(path, trusted)
 
-    def predict_scores(self, estimator: Any, X: pd.DataFrame) -> np.ndarray:
+    def predict_scores(self, estimator: Any, X: Features) -> np.ndarray:
         import numpy as np
 
         data = _sklearn_input(estimator, X)
@@ -348,7 +366,7 @@ class SklearnFlavor(Flavor):
         return proba[:, 1] if proba.shape[1] == 2 else proba
 
     def predict(
-        self, estimator: Any, X: pd.DataFrame, task: str, classes: list[Any] | None
+        self, estimator: Any, X: Features, task: str, classes: list[Any] | None
     ) -> np.ndarray:
         import numpy as np
 
@@ -370,9 +388,11 @@ class SklearnFlavor(Flavor):
         return [str(n) for n in names] if names is not None else None
 
 
-def _sklearn_input(estimator: Any, X: pd.DataFrame) -> Any:
+def _sklearn_input(estimator: Any, X: Features) -> Any:
     """A DataFrame for estimators fitted on named columns, else an array (no name warning)."""
-    return X if hasattr(estimator, "feature_names_in_") else X.to_numpy()
+    if hasattr(estimator, "feature_names_in_") or not hasattr(X, "to_numpy"):
+        return X
+    return X.to_numpy()
 
 
 # pickle (opt-in) ------------------------------------------------------------------------
@@ -410,7 +430,7 @@ class PickleFlavor(Flavor):
         except Exception as exc:
             raise _corrupt(path, self.name, exc) from exc
 
-    def predict_scores(self, estimator: Any, X: pd.DataFrame) -> np.ndarray:
+    def predict_scores(self, estimator: Any, X: Features) -> np.ndarray:
         import numpy as np
 
         if hasattr(estimator, "predict_proba"):
@@ -419,7 +439,7 @@ class PickleFlavor(Flavor):
         return np.asarray(estimator.predict(X))
 
     def predict(
-        self, estimator: Any, X: pd.DataFrame, task: str, classes: list[Any] | None
+        self, estimator: Any, X: Features, task: str, classes: list[Any] | None
     ) -> np.ndarray:
         import numpy as np
 

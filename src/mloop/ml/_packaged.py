@@ -30,6 +30,7 @@ from mloop.ml._dataset import Part
 from mloop.ml._errors import ModelLoadError
 from mloop.ml._explain import Explanation, explain
 from mloop.ml._flavors import Flavor, flavor_for, get_flavor
+from mloop.ml._rows import RowPath
 from mloop.ml._signature import Signature
 from mloop.ml._tables import as_frame
 from mloop.ml._transform import FittedTransform, require_columns
@@ -97,6 +98,7 @@ class PackagedModel:
         self.metadata: dict[str, Any] = _plain(dict(metadata or {}), "metadata")
         self._flavor = kind
         self._explain_cache: dict[str, Any] = {}  # built once by explain(): fold, explainer
+        self._rows = RowPath.build(signature, transform, self.feature_columns)
 
     @property
     def input_columns(self) -> list[str] | None:
@@ -131,7 +133,7 @@ class PackagedModel:
     def predict(self, data: Any) -> np.ndarray:
         """Labels (classification) or values (regression) for raw rows: a DataFrame, an Arrow
         table, a list of row dicts or a dict of columns."""
-        return self._flavor.predict(self.estimator, self.features(data), self.task, self.classes)
+        return self._flavor.predict(self.estimator, self._scored(data), self.task, self.classes)
 
     def predict_proba(self, data: Any) -> np.ndarray:
         """Class probabilities, ``(n, len(classes))`` in the order of :attr:`classes`."""
@@ -149,7 +151,27 @@ class PackagedModel:
 
     def predict_scores(self, data: Any) -> np.ndarray:
         """Values, positive-class probabilities (binary) or a probability matrix."""
-        return self._flavor.predict_scores(self.estimator, self.features(data))
+        return self._flavor.predict_scores(self.estimator, self._scored(data))
+
+    def _scored(self, data: Any) -> pd.DataFrame | np.ndarray:
+        """What the estimator scores for ``data``: the features as a float64 array when the
+        flavor takes one and a transform made them, else as :meth:`features`. Small lists
+        of row dicts take the fast path (:mod:`mloop.ml._rows`)."""
+        if self._rows is not None and isinstance(data, list):
+            matrix = self._rows.matrix(data)
+            if matrix is not None:
+                if self._flavor.arrays:
+                    return matrix
+                import pandas as pd
+
+                return pd.DataFrame(matrix, columns=self.feature_columns, copy=False)
+        if self._flavor.arrays and self._rows is not None and not isinstance(data, Part):
+            frame = self._frame(data)
+            if self.signature is not None:
+                frame = self.signature.check(frame)
+            matrix = self._rows.transform.matrix(frame)
+            return matrix if self._rows.order is None else matrix[:, self._rows.order]
+        return self.features(data)
 
     # Explaining --------------------------------------------------------------------------
 

@@ -31,6 +31,14 @@ _ACCEPTS: dict[str, frozenset[str]] = {
     "timestamp": frozenset(),
 }
 
+#: The plain Python types whose values surely make a column of each declared type.
+_PLAIN: dict[str, frozenset[type]] = {
+    "float64": frozenset({int, float, type(None)}),
+    "int64": frozenset({int, type(None)}),
+    "string": frozenset({str, type(None)}),
+    "bool": frozenset({bool, type(None)}),
+}
+
 
 class SignatureError(DataError):
     """Input data does not match a model's signature; ``problems`` maps column → what is wrong."""
@@ -104,6 +112,20 @@ class Signature:
                 message += f" (columns present: {columns_present(frame)})"
             raise SignatureError(message, column=next(iter(problems)), problems=problems)
         return frame[self.input_names]
+
+    def fits_values(self, columns: Mapping[str, list[Any]]) -> bool:
+        """Whether plain Python values per column (a JSON body's; ``None`` is missing) surely
+        pass :meth:`check`: each input present with values of its type. ``False`` means
+        "ask :meth:`check`", which gives the verdict (a whole float is a fine int64, say)."""
+        for spec in self.inputs:
+            values = columns.get(spec.name)
+            if values is None:
+                return False
+            if spec.type != "any":
+                allowed = _PLAIN.get(spec.type)
+                if allowed is None or not set(map(type, values)) <= allowed:
+                    return False
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -55,7 +55,12 @@ def as_frame(data: Any) -> pd.DataFrame:
         return pd.DataFrame(columns)
     rows = isinstance(data, Sequence) and not isinstance(data, str | bytes)
     if rows and all(isinstance(row, Mapping) for row in data):
-        return pd.DataFrame.from_records(list(data))
+        # Column by column, a key a row lacks is None, as a JSON null would be: a column
+        # with no values stays untyped ("null") instead of becoming float NaN.
+        names: dict[Any, None] = {}
+        for row in data:
+            names.update(dict.fromkeys(row))
+        return pd.DataFrame({name: [row.get(name) for row in data] for name in names})
     raise DataError(
         f"cannot read a {type(data).__module__}.{type(data).__qualname__} as a table: pass a "
         "pandas DataFrame, a pyarrow Table, a list of row dicts or a dict of columns"

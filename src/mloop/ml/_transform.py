@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mloop.errors import ConfigError, DataError
@@ -178,6 +178,7 @@ class FittedTransform:
         self.functions: list[str] = list(functions)
         self.spec: dict[str, Any] = dict(spec or {})
         self.output_columns: list[str] = [n for c in self.columns for n in c.outputs()]
+        self._widths = [len(c.outputs()) for c in self.columns]
         self.sources: dict[str, str] = {n: c.name for c in self.columns for n in c.outputs()}
         seen: set[str] = set()
         for name in self.output_columns:
@@ -194,20 +195,47 @@ class FittedTransform:
         A configured column missing from ``data`` is a :class:`DataError` naming it; a
         non-numeric value in a numeric column is one naming the column and its type.
         """
-        import numpy as np
         import pandas as pd
 
         frame = as_frame(data)
+        out = self._matrix(frame)
+        return pd.DataFrame(out, columns=self.output_columns, index=frame.index, copy=False)
+
+    def matrix(self, data: Any) -> np.ndarray:
+        """:meth:`apply` as a bare float64 array (columns :attr:`output_columns`)."""
+        return self._matrix(as_frame(data))
+
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        import numpy as np
+
         if self.functions:
             frame = apply_functions(self.functions, frame)
         require_columns(frame, [c.name for c in self.columns])
         out = np.empty((len(frame), len(self.output_columns)), dtype=np.float64, order="F")
         start = 0
-        for column in self.columns:
-            width = len(column.outputs())
+        for column, width in zip(self.columns, self._widths, strict=True):
             column.write(frame[column.name], out[:, start : start + width])
             start += width
-        return pd.DataFrame(out, columns=self.output_columns, index=frame.index, copy=False)
+        return out
+
+    def matrix_from_values(self, columns: Mapping[str, list[Any]], rows: int) -> np.ndarray | None:
+        """The matrix of ``rows`` rows given as plain Python values per input column (what a
+        JSON body parses into; a missing value is ``None``), or ``None`` when a value needs
+        the general path (:meth:`matrix`) to be typed or refused. Same result as
+        :meth:`matrix` on the same rows, without pandas: the fast path of small requests."""
+        import numpy as np
+
+        if self.functions:
+            return None
+        # Column-major like matrix(): the same layout gives some estimators the same bits.
+        out = np.empty((rows, len(self.output_columns)), dtype=np.float64, order="F")
+        start = 0
+        for column, width in zip(self.columns, self._widths, strict=True):
+            values = columns.get(column.name)
+            if values is None or not column.write_values(values, out[:, start : start + width]):
+                return None
+            start += width
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -279,6 +307,11 @@ class _Column(ABC):
         """Fill ``block`` (rows by len(outputs())) from the input ``series``."""
 
     @abstractmethod
+    def write_values(self, values: list[Any], block: np.ndarray) -> bool:
+        """Fill ``block`` from plain Python values exactly as :meth:`write` would from a
+        column of them; ``False`` (block undefined) for values the fast path leaves to it."""
+
+    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """The fitted column as JSON."""
 
@@ -319,6 +352,18 @@ class _Numeric(_Column):
         np.divide(values, self.scale, out=values)
         block[:, 0] = values
 
+    def write_values(self, values: list[Any], block: np.ndarray) -> bool:
+        import numpy as np
+
+        numbers = _plain_numbers(values)
+        if numbers is None:
+            return False
+        np.copyto(numbers, self.fill, where=np.isnan(numbers))
+        np.subtract(numbers, self.center, out=numbers)
+        np.divide(numbers, self.scale, out=numbers)
+        block[:, 0] = numbers
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -334,12 +379,38 @@ class _Numeric(_Column):
 
 
 @dataclass(frozen=True, slots=True)
-class _Categorical(_Column):
+class _Coded(_Column):
+    """A column of category values, coded by their key's position in ``categories``."""
+
+    categories: tuple[str, ...]
+    fill: str | None = None
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {category: i for i, category in enumerate(self.categories)}
+        object.__setattr__(self, "_index", index)
+
+    def value_codes(self, values: list[Any]) -> list[int] | None:
+        """:func:`_codes` of plain values (-1 other, -2 missing); None when the values mix
+        kinds that pandas would type differently (left to the general path)."""
+        kinds = set(map(type, values))
+        index = self._index
+        missing = -2 if self.fill is None else index.get(self.fill, -1)
+        if kinds <= _TEXT:
+            return [missing if v is None else index.get(v, -1) for v in values]
+        if kinds <= _BOOLS or kinds <= _INTS or kinds <= _FLOATS:
+            return [
+                missing if v is None or v != v else index.get(_key(v), -1)  # v != v: NaN
+                for v in values
+            ]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Categorical(_Coded):
     """One-hot over ``categories`` (value keys), then ``__other__`` and maybe ``__missing__``."""
 
     kind: ClassVar[str] = "categorical"
-    categories: tuple[str, ...]
-    fill: str | None = None
 
     @classmethod
     def fit(cls, series: pd.Series, impute: Any, max_categories: int) -> _Categorical:
@@ -355,11 +426,22 @@ class _Categorical(_Column):
     def write(self, series: pd.Series, block: np.ndarray) -> None:
         import numpy as np
 
-        codes = _codes(series, self.categories, self.fill)
+        codes = _codes(series, self._index, self.fill)
         other = len(self.categories)
         positions = np.where(codes >= 0, codes, np.where(codes == -1, other, other + 1))
         for j in range(block.shape[1]):  # column by column: sequential writes
             np.equal(positions, j, out=block[:, j], casting="unsafe")
+
+    def write_values(self, values: list[Any], block: np.ndarray) -> bool:
+
+        codes = self.value_codes(values)
+        if codes is None:
+            return False
+        other = len(self.categories)
+        block[:] = 0.0
+        for i, code in enumerate(codes):  # a request's few rows: faster than fancy indexing
+            block[i, code if code >= 0 else (other if code == -1 else other + 1)] = 1.0
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -375,12 +457,10 @@ class _Categorical(_Column):
 
 
 @dataclass(frozen=True, slots=True)
-class _Ordinal(_Column):
+class _Ordinal(_Coded):
     """The position of the value among the sorted fit values; -1 when unseen or missing."""
 
     kind: ClassVar[str] = "ordinal"
-    categories: tuple[str, ...]
-    fill: str | None = None
 
     @classmethod
     def fit(cls, series: pd.Series, impute: Any) -> _Ordinal:
@@ -399,8 +479,15 @@ class _Ordinal(_Column):
     def write(self, series: pd.Series, block: np.ndarray) -> None:
         import numpy as np
 
-        codes = _codes(series, self.categories, self.fill)
+        codes = _codes(series, self._index, self.fill)
         block[:, 0] = np.where(codes >= 0, codes, -1)
+
+    def write_values(self, values: list[Any], block: np.ndarray) -> bool:
+        codes = self.value_codes(values)
+        if codes is None:
+            return False
+        block[:, 0] = [code if code >= 0 else -1 for code in codes]
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -423,6 +510,13 @@ class _Passthrough(_Column):
 
     def write(self, series: pd.Series, block: np.ndarray) -> None:
         block[:, 0] = _numeric_values(series, "passthrough")
+
+    def write_values(self, values: list[Any], block: np.ndarray) -> bool:
+        numbers = _plain_numbers(values)
+        if numbers is None:
+            return False
+        block[:, 0] = numbers
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name}
@@ -526,14 +620,43 @@ def _fill_key(impute: Any, ranked: list[tuple[str, int]]) -> str | None:
     return _key(impute)
 
 
-def _codes(series: pd.Series, categories: Sequence[str], fill: str | None) -> np.ndarray:
-    """Each value's index in ``categories``; -1 for other values, -2 for missing ones."""
+def _codes(series: pd.Series, index: Mapping[str, int], fill: str | None) -> np.ndarray:
+    """Each value's position in the categories (``index``: key -> position); -1 for other
+    values, -2 for missing ones."""
     import numpy as np
     import pandas as pd
 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    index = {category: i for i, category in enumerate(categories)}
     missing = -2 if fill is None else index.get(fill, -1)
     lookup = np.array([index.get(_key(v), -1) for v in uniques] + [missing], dtype=np.int64)
     result: np.ndarray = lookup[codes]  # code -1 (missing) picks the last entry
     return result
+
+
+# The fast path of plain values ---------------------------------------------------------------
+#
+# A pandas column built from plain values has a type only when its values agree: ints, floats
+# and missing values make a number column; booleans (and missing) a boolean one; strings (and
+# missing) a text one. Anything else (a mix, an object) is left to the general path, so both
+# paths give the same result or the same error. Category keys of ints beside floats are left
+# to it too: pandas makes them floats first, which changes the key of an int beyond 2**53.
+
+_NONE = type(None)
+_NUMBERS = frozenset({int, float, _NONE})
+_INTS = frozenset({int, _NONE})
+_FLOATS = frozenset({float, _NONE})
+_BOOLS = frozenset({bool, _NONE})
+_TEXT = frozenset({str, _NONE})
+
+
+def _plain_numbers(values: list[Any]) -> np.ndarray | None:
+    """Numbers (or booleans) as a fresh float64 array, missing as NaN; None for other values."""
+    import numpy as np
+
+    kinds = set(map(type, values))
+    if not (kinds <= _NUMBERS or kinds <= _BOOLS):
+        return None
+    try:
+        return np.array(values, dtype=np.float64)  # None -> NaN
+    except OverflowError:  # an int beyond float64
+        return None
