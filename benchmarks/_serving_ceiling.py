@@ -5,8 +5,8 @@
 Loads the same ``PackagedModel`` mloop serves (``mloop.registry.load(uri)``) and answers
 ``POST /v1/endpoints/{target}`` (the path mloop's Vertex-style route has, so both take the
 same requests) with an ``async def`` handler: ``json.loads(body)`` ->
-``pandas.DataFrame(instances)`` -> ``model.predict(frame)`` -> a JSON response
-``{"predictions": [...]}``. No endpoint lookup or traffic split, no request validation
+``model.predict(instances)`` (the row dicts as parsed, the model's fastest input) -> a JSON
+response ``{"predictions": [...]}``. No endpoint lookup or traffic split, no request validation
 beyond what ``predict`` does (the model's signature check and transform), no request log,
 no metrics, no background work. Served by uvicorn exactly as ``mloop serve`` runs its app:
 ``uvicorn.run(app, host=..., port=..., log_level="warning")``, one worker (so uvloop and
@@ -22,7 +22,6 @@ from pathlib import Path
 
 
 def build_app(uri: str):  # type: ignore[no-untyped-def]
-    import pandas as pd
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -35,17 +34,14 @@ def build_app(uri: str):  # type: ignore[no-untyped-def]
 
     async def predict(request: Request) -> Response:
         body = json.loads(await request.body())
-        frame = pd.DataFrame(body["instances"])
-        predictions = model.predict(frame).tolist()
+        predictions = model.predict(body["instances"]).tolist()
         return Response(
             json.dumps({"predictions": predictions}, separators=(",", ":")),
             media_type="application/json",
         )
 
     # Warm the model (its lazy initialization) before the port opens, as mloop does.
-    model.predict(
-        pd.DataFrame([{c.name: "a" if c.type == "string" else 1 for c in model.signature.inputs}])
-    )
+    model.predict([{c.name: "a" if c.type == "string" else 1 for c in model.signature.inputs}])
     return Starlette(routes=[Route("/v1/endpoints/{target}", predict, methods=["POST"])])
 
 

@@ -315,3 +315,71 @@ def test_logs_on_s3(s3_service: S3Service) -> None:
     assert rows[0]["features"] == {"distance": 1.0, "carrier": None, "hour": None}
     since = read_logs(root, "flights", since=T0 + timedelta(hours=2), storage_options=options)
     assert since.column("request_id").to_pylist() == ["req-3", "req-2"]
+
+
+def test_requests_logged_whole_become_one_record_per_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from mloop.serving import _logging
+    from mloop.serving._log_tables import FeatureColumns
+
+    monkeypatch.setattr(_logging, "SLICE_ROWS", 3)  # several slices, joined into one file
+    logger = _quiet_logger(tmp_path)
+
+    def fields(i: int) -> dict[str, Any]:
+        return {"request_id": f"r{i}", "logged_at": T0 + timedelta(seconds=i),
+                "deployed_model_id": "d1", "model": "delay", "model_version": 3,
+                "shadow": False, "latency_ms": 0.5 + i}  # fmt: skip
+
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
+    assert logger.log_request(
+        "flights",
+        fields(0),
+        FeatureColumns({"distance": [100, 200], "carrier": ["UA", None]}, 2),
+        np.array([0, 1]),
+        probabilities,
+    )
+    assert logger.log_request(  # a frame's columns (NumPy), a feature the others lack
+        "flights",
+        fields(1),
+        FeatureColumns({"distance": np.array([7.5]), "hour": np.array([9])}, 1),
+        np.array([1]),
+        np.array([[0.4, 0.6]]),
+    )
+    assert logger.log_request(  # rows as dicts, no scores
+        "flights", fields(2), [{"distance": 1}, {"distance": 2}, {}], [0, 0, 1]
+    )
+    # predictions that do not match the rows: dropped and counted, never written
+    assert logger.log_request("flights", fields(3), [{"distance": 1}], [0, 1])
+    assert logger.flush(timeout=30)
+    assert logger.stats == LoggerStats(logged=7, written=6, dropped=1, failed_batches=0)
+
+    rows = read_logs(str(tmp_path), "flights").to_pylist()
+    assert len(_files(tmp_path)) == 1
+    by_request = [(r["request_id"], r["prediction"], r["latency_ms"]) for r in rows]
+    assert sorted(by_request) == [
+        ("r0", 0, 0.5), ("r0", 1, 0.5), ("r1", 1, 1.5), ("r2", 0, 2.5), ("r2", 0, 2.5),
+        ("r2", 1, 2.5),
+    ]  # fmt: skip
+    first = [r for r in rows if r["request_id"] == "r0"]
+    first.sort(key=lambda r: r["prediction"])
+    assert [r["features"] for r in first] == [
+        {"distance": 100.0, "carrier": "UA", "hour": None},
+        {"distance": 200.0, "carrier": None, "hour": None},
+    ]
+    assert [r["scores"] for r in first] == probabilities.tolist()
+    assert first[0]["logged_at"] == T0 and first[0]["model_version"] == 3
+    second = next(r for r in rows if r["request_id"] == "r1")
+    assert second["features"] == {"distance": 7.5, "carrier": None, "hour": 9}
+    assert second["scores"] == [0.4, 0.6]
+    assert {
+        tuple(sorted((r["features"] or {}).items())) for r in rows if r["request_id"] == "r2"
+    } == {
+        (("carrier", None), ("distance", 1.0), ("hour", None)),
+        (("carrier", None), ("distance", 2.0), ("hour", None)),
+        (("carrier", None), ("distance", None), ("hour", None)),
+    }
+    assert all(r["scores"] is None for r in rows if r["request_id"] == "r2")
+    logger.close()

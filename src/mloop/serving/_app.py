@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -176,8 +176,6 @@ class _Handlers:
             return self._v2_error(exc)
 
     async def infer(self, request: Request) -> Response:
-        from starlette.background import BackgroundTask
-
         try:
             name = request.path_params["name"]
             version = request.path_params.get("version")
@@ -209,7 +207,7 @@ class _Handlers:
             "id": outcome.request_id,
             "outputs": outputs,
         }
-        return _json_after(response, self.serving.after_response, outcome, frame, BackgroundTask)
+        return _json_after(response, self.serving.after_response, outcome, frame)
 
     def _signature(self, name: str, version: str | None) -> Any:
         runtime = self.serving.endpoint(name)
@@ -255,18 +253,13 @@ class _Handlers:
             return self._vertex_error(exc)
 
     async def _vertex_predict(self, request: Request, name: str, *, explain: bool) -> Response:
-        from starlette.background import BackgroundTask
-
         body = await _body(request)
         runtime = self.serving.endpoint(name)
         signature = self.serving.pool.get(runtime.routes[0].uri).model.signature
-        frame, parameters = parse_instances(body, signature)
+        rows, parameters = parse_instances(body, signature)
         outcome = await self.serving.predict_async(
-            name, frame, request_id=request.headers.get("x-request-id")
+            name, rows, request_id=request.headers.get("x-request-id")
         )
-        instances = body["instances"]
-        if isinstance(instances[0], dict):  # what the client sent is what gets logged
-            outcome.extra["rows"] = instances
         response: dict[str, Any] = {
             "predictions": json_values(outcome.predictions),
             "deployed_model_id": outcome.route.id,
@@ -277,8 +270,8 @@ class _Handlers:
             response["scores"] = outcome.scores.tolist()
             response["classes"] = json_values(list(outcome.loaded.model.classes or []))
         if explain:
-            response["explanations"] = _explanations(outcome, frame)
-        return _json_after(response, self.serving.after_response, outcome, frame, BackgroundTask)
+            response["explanations"] = _explanations(outcome, rows)
+        return _json_after(response, self.serving.after_response, outcome, rows)
 
     def _describe(self, name: str) -> dict[str, Any]:
         runtime = self.serving.endpoint(name)
@@ -316,10 +309,13 @@ class _Handlers:
 
 
 def _json_after(
-    content: Any, after: Callable[..., None], outcome: Outcome, frame: Any, task: Any
+    content: Any, after: Callable[..., Awaitable[None]], outcome: Outcome, rows: Any
 ) -> Response:
+    """A JSON response that runs ``after(outcome, rows)`` once it is sent."""
+    from starlette.background import BackgroundTask
+
     response = _json(content)
-    response.background = task(after, outcome, frame)
+    response.background = BackgroundTask(after, outcome, rows)
     return response
 
 
@@ -328,10 +324,10 @@ def _request_id(body: dict[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
-def _explanations(outcome: Outcome, frame: Any) -> list[dict[str, Any]]:
+def _explanations(outcome: Outcome, rows: Any) -> list[dict[str, Any]]:
     """Vertex's shape: per instance, one attribution per output with feature attributions
     that add up (with the baseline) to the instance's raw output."""
-    explanation = outcome.loaded.model.explain(frame)
+    explanation = outcome.loaded.model.explain(rows)
     out = []
     for record in explanation.to_records():
         out.append(

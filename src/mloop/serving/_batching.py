@@ -19,17 +19,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from mloop.serving._codec import Instances
 
 __all__ = ["MicroBatcher"]
 
-Predict = Callable[[Any, "pd.DataFrame"], tuple[Any, Any]]
+Predict = Callable[[Any, Any], tuple[Any, Any]]
 
 
 @dataclass
 class _Pending:
     model: Any
-    frames: list[pd.DataFrame] = field(default_factory=list)
+    frames: list[Instances] = field(default_factory=list)
     futures: list[asyncio.Future[tuple[Any, Any]]] = field(default_factory=list)
     rows: int = 0
     scheduled: bool = False
@@ -50,9 +50,7 @@ class MicroBatcher:
         self.batches = 0  # predictions made (for tests and metrics)
         self.requests = 0
 
-    async def submit(
-        self, key: tuple[str, int], model: Any, frame: pd.DataFrame
-    ) -> tuple[Any, Any]:
+    async def submit(self, key: tuple[str, int], model: Any, frame: Instances) -> tuple[Any, Any]:
         """``(predictions, probabilities or None)`` for ``frame``'s rows."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, Any]] = loop.create_future()
@@ -78,13 +76,18 @@ class MicroBatcher:
             return
         self.batches += 1
         self.requests += len(pending.futures)
-        if len(pending.frames) == 1:
-            self._settle(pending.model, pending.frames[0], pending.futures[0])
+        # A request lacking an input in every row must get its own "missing" error: joined
+        # with others' rows, its values would just be null.
+        names = list(getattr(pending.model, "input_columns", None) or [])
+        for i in reversed(range(len(pending.frames))):
+            if not _has_columns(pending.frames[i], names):
+                self._settle(pending.model, pending.frames.pop(i), pending.futures.pop(i))
+        if len(pending.frames) <= 1:
+            if pending.frames:
+                self._settle(pending.model, pending.frames[0], pending.futures[0])
             return
-        import pandas as pd
-
         try:
-            combined = pd.concat(pending.frames, ignore_index=True)
+            combined = _concat(pending.frames)
             predictions, probabilities = self._predict(pending.model, combined)
         except Exception:  # someone's rows are bad: answer each request on its own
             for frame, future in zip(pending.frames, pending.futures, strict=True):
@@ -98,10 +101,29 @@ class MicroBatcher:
                 future.set_result((predictions[start:end], part))
             start = end
 
-    def _settle(self, model: Any, frame: pd.DataFrame, future: asyncio.Future[Any]) -> None:
+    def _settle(self, model: Any, frame: Instances, future: asyncio.Future[Any]) -> None:
         if future.done():
             return
         try:
             future.set_result(self._predict(model, frame))
         except Exception as exc:
             future.set_exception(exc)
+
+
+def _concat(parts: list[Instances]) -> Instances:
+    """The requests' rows as one: lists of row dicts joined, frames concatenated."""
+    lists = [part for part in parts if isinstance(part, list)]
+    if len(lists) == len(parts):
+        return [row for part in lists for row in part]
+    import pandas as pd
+
+    from mloop.ml._tables import as_frame
+
+    return pd.concat([as_frame(part) for part in parts], ignore_index=True)
+
+
+def _has_columns(rows: Instances, names: list[str]) -> bool:
+    """Whether some row of ``rows`` has each of ``names`` (null or not)."""
+    if isinstance(rows, list):
+        return all(any(name in row for row in rows) for name in names)
+    return all(name in rows.columns for name in names)

@@ -23,10 +23,15 @@ from typing import TYPE_CHECKING, Any
 from mloop.errors import MloopError
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import numpy as np
     import pandas as pd
 
     from mloop.ml import Signature
+
+    #: A request's rows: dicts of JSON values (Vertex-style) or typed columns (V2).
+    Instances: TypeAlias = list[dict[str, Any]] | pd.DataFrame
 
 __all__ = ["RequestError", "example_row", "parse_instances", "parse_v2_inputs"]
 
@@ -56,10 +61,12 @@ class TooLarge(RequestError):
     http_status = 413
 
 
-def parse_instances(body: Any, signature: Signature | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """``(frame, parameters)`` of a Vertex-style body."""
-    import pandas as pd
-
+def parse_instances(
+    body: Any, signature: Signature | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``(rows, parameters)`` of a Vertex-style body: the instances as dicts (instances given
+    as lists of values are named by the signature), handed to the model as they are (its
+    fast path reads them without pandas)."""
     if not isinstance(body, Mapping):
         raise RequestError(
             'the request body must be a JSON object like {"instances": [{...}, ...]}, '
@@ -81,22 +88,14 @@ def parse_instances(body: Any, signature: Signature | None) -> tuple[pd.DataFram
     if not isinstance(parameters, Mapping):
         raise RequestError(f'"parameters" must be an object, not {_kind(parameters)}')
     first = instances[0]
-    if isinstance(first, Mapping):
+    if isinstance(first, dict):
         for i, instance in enumerate(instances):
-            if not isinstance(instance, Mapping):
+            if not isinstance(instance, dict):
                 raise RequestError(
                     f"instances[{i}] must be an object of feature values like instances[0], "
                     f"not {_kind(instance)}"
                 )
-        if signature is not None:
-            names = signature.input_names
-            # Columns straight from the records: faster than DataFrame.from_records, and a
-            # feature missing from every instance stays missing (the signature names it).
-            present = [n for n in names if any(n in inst for inst in instances)]
-            frame = pd.DataFrame({n: [inst.get(n) for inst in instances] for n in present})
-        else:
-            frame = pd.DataFrame.from_records(instances)
-        return frame, dict(parameters)
+        return instances, dict(parameters)
     if isinstance(first, list):
         if signature is None:
             raise RequestError(
@@ -110,7 +109,7 @@ def parse_instances(body: Any, signature: Signature | None) -> tuple[pd.DataFram
                     f"instances[{i}] must be a list of {len(names)} values "
                     f"({', '.join(names)}), not {_kind(instance)}"
                 )
-        return pd.DataFrame(instances, columns=names), dict(parameters)
+        return [dict(zip(names, values, strict=True)) for values in instances], dict(parameters)
     raise RequestError(f"instances[0] must be an object or a list, not {_kind(first)}")
 
 

@@ -5,11 +5,13 @@ and tables split by hour for the ``date=/hour=`` partitions."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
 __all__: list[str] = []  # private helpers of mloop.serving._logging
@@ -33,6 +35,55 @@ _TYPED_COLUMNS = (
 _KNOWN_COLUMNS = frozenset((*_TYPED_COLUMNS, "prediction", "features"))
 
 
+class FeatureColumns:
+    """A request's features column by column: name -> values (a list or a NumPy array), each
+    of ``count`` values. The writer joins the columns of many requests and converts each
+    name once (no per-row dicts to hold, collect or infer a struct from)."""
+
+    __slots__ = ("columns", "count")
+
+    def __init__(self, columns: Mapping[str, Any], count: int) -> None:
+        self.columns = columns
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The same features as one dict per row (for a batch that mixes kinds)."""
+        names = list(self.columns)
+        values = [_plain_values(self.columns[n]) for n in names]
+        return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+class _RequestEntry(NamedTuple):
+    """A request's records, as logged: shared fields, then one row per instance."""
+
+    fields: Mapping[str, Any]  # request_id, model_version, ... (the same on every row)
+    features: Sequence[Any] | FeatureColumns  # the instances' input values
+    predictions: Sequence[Any] | np.ndarray
+    scores: Sequence[Any] | np.ndarray | None  # a row of class probabilities per instance
+
+
+#: A buffered entry: one record (a mapping of column -> value) or a request's records.
+Entry: TypeAlias = "Mapping[str, Any] | _RequestEntry"
+
+
+def entry_rows(entry: Any) -> int:
+    """The records an entry holds."""
+    return len(entry.features) if isinstance(entry, _RequestEntry) else 1
+
+
+def valid_entry(entry: Any) -> bool:
+    """A record, or a request whose predictions (and scores) match its rows one to one."""
+    if isinstance(entry, _RequestEntry):
+        rows = len(entry.features)
+        return len(entry.predictions) == rows and (
+            entry.scores is None or len(entry.scores) == rows
+        )
+    return isinstance(entry, Mapping)
+
+
 # Records to Arrow ---------------------------------------------------------------------------
 
 
@@ -52,31 +103,155 @@ def _typed_fields() -> dict[str, pa.DataType]:
     }
 
 
-def _build_table(endpoint: str, records: list[Mapping[str, Any]], times: list[float]) -> pa.Table:
+def _build_table(endpoint: str, entries: list[Entry], times: list[float]) -> pa.Table:
     """One table of an endpoint's records: fixed types for the known columns, inferred
-    types for ``prediction``, each feature and any extra key (text when values disagree)."""
+    types for ``prediction``, each feature and any extra key (text when values disagree).
+
+    Columnar: a request's shared fields become one value per request, spread over its rows
+    by one ``take``; the rows' features, predictions and scores are concatenated."""
+    import numpy as np
     import pyarrow as pa
 
     types = _typed_fields()
+    fields = [e.fields if isinstance(e, _RequestEntry) else e for e in entries]
+    counts = [entry_rows(e) for e in entries]
+    total = sum(counts)
+    spread = None
+    if total != len(entries):  # some request has several rows (or none)
+        spread = pa.array(np.repeat(np.arange(len(entries)), counts))
+
+    def per_row(values: pa.Array) -> pa.Array:
+        return values if spread is None else values.take(spread)
+
     columns: dict[str, pa.Array] = {}
     for name in _TYPED_COLUMNS:
         if name == "endpoint":
-            columns[name] = pa.array([endpoint] * len(records), pa.string())
+            columns[name] = pa.array([endpoint] * total, pa.string())
         elif name == "logged_at":
-            stamps = [_stamp(r.get("logged_at"), at) for r, at in zip(records, times, strict=True)]
-            columns[name] = _array(stamps, types[name])
-        elif name != "scores" or any("scores" in r for r in records):
-            columns[name] = _array([r.get(name) for r in records], types[name])
-    columns["prediction"] = _array([r.get("prediction") for r in records], None)
-    features = _features([r.get("features") for r in records])
+            stamps = [_stamp(f.get("logged_at"), at) for f, at in zip(fields, times, strict=True)]
+            columns[name] = per_row(_array(stamps, types[name]))
+        elif name == "scores":
+            scores = _scores(entries)
+            if isinstance(scores, list):
+                scores = _array(scores, types[name])
+            if scores is not None:
+                columns[name] = scores
+        else:
+            columns[name] = per_row(_array([f.get(name) for f in fields], types[name]))
+    columns["prediction"] = _predictions(entries)
+    features = _column_features(entries)
+    if features is None:
+        features = _features(_flat(entries, "features", "features"))
     if features is not None:
         columns["features"] = features
     extra: set[Any] = set()
-    for r in records:
-        extra.update(r.keys() - _KNOWN_COLUMNS)
+    for f in fields:
+        extra.update(f.keys() - _KNOWN_COLUMNS)
     for key in sorted(extra, key=str):
-        columns[str(key)] = _array([r.get(key) for r in records], None)
+        columns[str(key)] = per_row(_array([f.get(key) for f in fields], None))
     return pa.table(columns)
+
+
+def _flat(entries: list[Entry], attribute: str, key: str) -> list[Any]:
+    """Every row's value: a request's ``attribute`` (its rows'), a record's ``key``."""
+    parts = []
+    for e in entries:
+        if isinstance(e, _RequestEntry):
+            values = getattr(e, attribute)
+            if isinstance(values, FeatureColumns):
+                values = values.rows()
+            parts.append(values.tolist() if hasattr(values, "tolist") else values)
+        else:
+            parts.append((e.get(key),))
+    return list(chain.from_iterable(parts))
+
+
+def _column_features(entries: list[Entry]) -> pa.Array | None:
+    """The features of requests that all logged them as :class:`FeatureColumns`: one
+    child array per name over every row (null where a request lacks the name); ``None``
+    when some entry has them otherwise, or no entry has any name."""
+    import numpy as np
+    import pyarrow as pa
+
+    parts: list[FeatureColumns] = []
+    for e in entries:
+        if not isinstance(e, _RequestEntry) or not isinstance(e.features, FeatureColumns):
+            return None
+        parts.append(e.features)
+    names: dict[str, None] = {}
+    for part in parts:
+        names.update(dict.fromkeys(part.columns))
+    if not names:
+        return None
+    children = []
+    for name in names:
+        pieces = [part.columns.get(name) for part in parts]
+        arrays = [p for p in pieces if isinstance(p, np.ndarray)]
+        if (
+            len(arrays) == len(pieces)
+            and len({a.dtype.kind for a in arrays}) == 1
+            and (arrays[0].dtype.kind in "biuf")
+        ):
+            children.append(pa.array(np.concatenate(arrays), from_pandas=True))
+            continue
+        values: list[Any] = []
+        for part, piece in zip(parts, pieces, strict=True):
+            values.extend([None] * part.count if piece is None else _plain_values(piece))
+        children.append(_array(values, None))
+    return pa.StructArray.from_arrays(children, names=list(names))
+
+
+def _plain_values(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+def _predictions(entries: list[Entry]) -> pa.Array:
+    """Every row's prediction: NumPy arrays of one kind are joined without Python objects;
+    anything else is inferred value by value (text when kinds disagree)."""
+    import numpy as np
+    import pyarrow as pa
+
+    arrays = [e.predictions for e in entries if isinstance(e, _RequestEntry)]
+    if len(arrays) == len(entries) and all(isinstance(a, np.ndarray) for a in arrays):
+        kinds = {a.dtype.kind for a in arrays if isinstance(a, np.ndarray)}
+        if len(kinds) == 1 and kinds <= set("biuf"):
+            return pa.array(np.concatenate(arrays), from_pandas=True)
+    return _array(_flat(entries, "predictions", "prediction"), None)
+
+
+def _scores(entries: list[Entry]) -> pa.Array | list[Any] | None:
+    """Every row's scores (a list array, or values for :func:`_array`), or None when no
+    record has any (then there is no column)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not any(
+        (e.scores is not None) if isinstance(e, _RequestEntry) else ("scores" in e) for e in entries
+    ):
+        return None
+    matrices = [
+        e.scores
+        for e in entries
+        if isinstance(e, _RequestEntry)
+        and isinstance(e.scores, np.ndarray)
+        and e.scores.ndim == 2
+        and e.scores.dtype.kind == "f"
+    ]
+    if len(matrices) == len(entries):
+        widths = np.concatenate([np.full(len(m), m.shape[1]) for m in matrices])
+        offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int32)
+        values = np.concatenate([m.reshape(-1) for m in matrices]).astype(np.float64)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+    parts: list[Any] = []
+    for e in entries:
+        if isinstance(e, _RequestEntry):
+            if e.scores is None:
+                parts.append([None] * len(e.features))
+            else:
+                parts.append(e.scores.tolist() if hasattr(e.scores, "tolist") else e.scores)
+        else:
+            parts.append((e.get("scores"),))
+    return list(chain.from_iterable(parts))
 
 
 def _stamp(value: Any, logged: float) -> datetime:

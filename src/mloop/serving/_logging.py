@@ -7,10 +7,11 @@ Every predicted instance becomes one record: ``request_id``, ``logged_at`` (UTC)
 people query them to see what a model served — the role of Vertex AI's BigQuery
 request-response log.
 
-Logging stays off the request path. :meth:`RequestLogger.log` appends to a bounded
-in-memory buffer (no I/O, no Arrow work) and a daemon thread writes the buffer every
-``flush_interval`` seconds, or as soon as ``batch_rows`` records wait, one file per endpoint
-and hour::
+Logging stays off the request path. :meth:`RequestLogger.log_request` (a request's rows,
+predictions and scores at once, as the server logs) and :meth:`RequestLogger.log` (one
+record) append to a bounded in-memory buffer (no I/O, no Arrow work, no per-row objects)
+and a daemon thread writes the buffer every ``flush_interval`` seconds, or as soon as
+``batch_rows`` records wait, one file per endpoint and hour::
 
     <root>/<endpoint>/date=YYYY-MM-DD/hour=HH/<UTC time>-<uuid>.parquet
 
@@ -37,7 +38,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -45,12 +46,18 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from mloop.errors import DataError
 from mloop.serving._log_tables import (
     _TYPED_COLUMNS,
+    Entry,
+    FeatureColumns,
     _build_table,
+    _RequestEntry,
     _split_by_hour,
     _typed_fields,
+    entry_rows,
+    valid_entry,
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
 __all__ = ["LoggerStats", "RequestLogger", "read_logs"]
@@ -61,10 +68,13 @@ _LOCAL_PROTOCOLS = ("", "file", "local")
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/[^/]+$")
 _ERROR_LOG_INTERVAL = 60.0
+#: rows converted to Arrow between two pauses of the writer, and the pause (seconds)
+SLICE_ROWS = 512
+_SLICE_PAUSE = 0.0002
 
-#: an endpoint's buffered records and the time.time() each was logged (two lists rather
+#: an endpoint's buffered entries and the time.time() each was logged (two lists rather
 #: than a tuple per record: a tuple is a GC-tracked allocation, which made log() 4x slower)
-_Queue = tuple[list[Mapping[str, Any]], list[float]]
+_Queue = tuple[list[Entry], list[float]]
 
 
 class LoggerStats(NamedTuple):
@@ -101,9 +111,9 @@ class RequestLogger:
         root: str,
         *,
         storage_options: dict[str, Any] | None = None,
-        batch_rows: int = 2000,
+        batch_rows: int = 50_000,
         flush_interval: float = 1.0,
-        max_buffered: int = 100_000,
+        max_buffered: int = 200_000,
         on_drop: Callable[[str, int], None] | None = None,
     ) -> None:
         if batch_rows < 1 or max_buffered < 1 or flush_interval <= 0:
@@ -149,28 +159,48 @@ class RequestLogger:
 
         A record without ``logged_at`` is stamped with the time of this call.
         """
+        return self._put(endpoint, record, 1)
+
+    def log_request(
+        self,
+        endpoint: str,
+        fields: Mapping[str, Any],
+        features: Sequence[Any] | FeatureColumns,
+        predictions: Sequence[Any] | np.ndarray,
+        scores: Sequence[Any] | np.ndarray | None = None,
+    ) -> bool:
+        """Queue the records of one request: one per row of ``features`` (dicts of input
+        values, or :class:`FeatureColumns`), with its prediction (and row of ``scores``),
+        and the request's ``fields`` (``request_id``, ``model_version``, ...) on each. All
+        or nothing: ``False`` if the records were dropped. Never blocks or raises; the
+        arguments are kept, not copied.
+        """
+        entry = _RequestEntry(fields, features, predictions, scores)
+        return self._put(endpoint, entry, len(features))
+
+    def _put(self, endpoint: str, entry: Entry, rows: int) -> bool:
         now = time.time()
         with self._lock:
             closed = self._closed
-            if closed or self._buffered >= self.max_buffered:
-                self._rejected += 1
+            if closed or self._buffered + rows > self.max_buffered:
+                self._rejected += rows
                 if not closed:
-                    self._pending_drops[endpoint] = self._pending_drops.get(endpoint, 0) + 1
+                    self._pending_drops[endpoint] = self._pending_drops.get(endpoint, 0) + rows
             else:
                 queue = self._queues.get(endpoint)
                 if queue is None:
                     queue = self._queues[endpoint] = ([], [])
-                queue[0].append(record)
+                queue[0].append(entry)
                 queue[1].append(now)
-                self._buffered += 1
-                self._accepted += 1
+                self._buffered += rows
+                self._accepted += rows
                 if self._thread is None:
                     self._start()
                 if self._buffered >= self.batch_rows and not self._wake.is_set():
                     self._wake.set()
                 return True
         if closed:
-            self._report_drops({endpoint: 1})
+            self._report_drops({endpoint: rows})
         return False
 
     # Control -------------------------------------------------------------------------------
@@ -260,32 +290,28 @@ class RequestLogger:
             try:
                 if drops:
                     self._report_drops(drops)
-                for endpoint, (records, times) in queues.items():
-                    self._write_endpoint(endpoint, records, times)
+                for endpoint, (entries, times) in queues.items():
+                    self._write_endpoint(endpoint, entries, times)
             finally:
                 with self._done_cond:
                     self._done += taken
                     self._done_cond.notify_all()
 
-    def _write_endpoint(
-        self, endpoint: str, records: list[Mapping[str, Any]], times: list[float]
-    ) -> None:
+    def _write_endpoint(self, endpoint: str, entries: list[Entry], times: list[float]) -> None:
         """Write one endpoint's records, a file per hour; count what cannot be written."""
-        pending = len(records)
+        pending = sum(entry_rows(e) for e in entries)
         try:
             if not _ENDPOINT_NAME.match(endpoint):
                 raise DataError(f"invalid endpoint name {endpoint!r}", endpoint=endpoint)
-            if not all(isinstance(r, Mapping) for r in records):
-                kept = [
-                    (r, at) for r, at in zip(records, times, strict=True) if isinstance(r, Mapping)
-                ]
-                self._drop(endpoint, len(records) - len(kept), batch_failed=False)
-                records, times = [r for r, _ in kept], [at for _, at in kept]
-                pending = len(records)
-            if not records:
+            if not all(map(valid_entry, entries)):
+                kept = [(e, at) for e, at in zip(entries, times, strict=True) if valid_entry(e)]
+                entries, times = [e for e, _ in kept], [at for _, at in kept]
+                left = sum(entry_rows(e) for e in entries)
+                self._drop(endpoint, pending - left, batch_failed=False)
+                pending = left
+            if not entries:
                 return
-            table = _build_table(endpoint, records, times)
-            for (date, hour), part in _split_by_hour(table):
+            for (date, hour), part in _split_by_hour(self._table(endpoint, entries, times)):
                 self._write_file(f"{endpoint}/date={date}/hour={hour:02d}", part)
                 self._written += part.num_rows
                 pending -= part.num_rows
@@ -294,6 +320,27 @@ class RequestLogger:
             self._report_error(
                 f"cannot write {pending} records of endpoint {endpoint!r} (dropped)", exc
             )
+
+    def _table(self, endpoint: str, entries: list[Entry], times: list[float]) -> pa.Table:
+        """The entries as one table, built a slice of ~:data:`SLICE_ROWS` rows at a time
+        with a pause between slices: converting Python values holds the GIL, and a
+        request arriving meanwhile would wait for it (up to the 5 ms switch interval)."""
+        import pyarrow as pa
+
+        tables, start, rows = [], 0, 0
+        for end, entry in enumerate(entries, 1):
+            rows += entry_rows(entry)
+            if rows >= SLICE_ROWS or end == len(entries):
+                tables.append(_build_table(endpoint, entries[start:end], times[start:end]))
+                start, rows = end, 0
+                if end < len(entries):
+                    time.sleep(_SLICE_PAUSE)
+        if len(tables) == 1:
+            return tables[0]
+        try:
+            return pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowException, TypeError, ValueError):  # slices typed a column apart
+            return _build_table(endpoint, entries, times)
 
     def _write_file(self, directory: str, table: pa.Table) -> None:
         import pyarrow as pa

@@ -13,24 +13,25 @@ response is sent, and their predictions are logged, never returned.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import NotFoundError
+from mloop.serving._log_tables import FeatureColumns
 from mloop.serving._pool import LoadedModel, ModelPool
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
     from mloop.config import Settings
     from mloop.serving._batching import MicroBatcher
+    from mloop.serving._codec import Instances
     from mloop.serving._endpoints import Endpoint, Endpoints
     from mloop.serving._logging import RequestLogger
     from mloop.serving._metrics import ServingMetrics
@@ -115,7 +116,6 @@ class Outcome:
     scores: np.ndarray | None  # class probabilities (classification), else None
     started: float  # perf_counter at the start of the request
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -222,11 +222,17 @@ class Serving:
             target=self._refresh_loop, name="mloop-refresh", daemon=True
         )
         self._thread.start()
+        # What is loaded now lives as long as the server: keep it out of the cycle
+        # collector's full passes, which otherwise scan every module, model and store
+        # object for tens of milliseconds while requests wait (the p99 of serving).
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     def stop(self) -> None:
         """Stop refreshing and flush the request log (graceful shutdown)."""
         self.ready = False
+        gc.unfreeze()  # what start() froze can be collected again
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -326,45 +332,55 @@ class Serving:
     def predict(
         self,
         endpoint: str,
-        frame: pd.DataFrame,
+        rows: Instances,
         *,
         version: str | None = None,
         request_id: str | None = None,
     ) -> Outcome:
-        """Route ``frame`` to a deployment of ``endpoint`` (or the one on model ``version``)
+        """Route ``rows`` to a deployment of ``endpoint`` (or the one on model ``version``)
         and predict; the signature check raises a 422 naming the column."""
         started = time.perf_counter()
         runtime, route, loaded = self.route(endpoint, version)
-        result = run_model(loaded.model, frame)
+        result = run_model(loaded.model, rows)
         return Outcome.of(request_id, runtime, route, loaded, result, started)
 
     async def predict_async(
         self,
         endpoint: str,
-        frame: pd.DataFrame,
+        rows: Instances,
         *,
         version: str | None = None,
         request_id: str | None = None,
     ) -> Outcome:
         """:meth:`predict`, through the micro-batcher when batching is on."""
         if self._batcher is None:
-            return self.predict(endpoint, frame, version=version, request_id=request_id)
+            return self.predict(endpoint, rows, version=version, request_id=request_id)
         started = time.perf_counter()
         runtime, route, loaded = self.route(endpoint, version)
         key = (loaded.name, loaded.version)
-        result = await self._batcher.submit(key, loaded.model, frame)
+        result = await self._batcher.submit(key, loaded.model, rows)
         return Outcome.of(request_id, runtime, route, loaded, result, started)
 
-    def after_response(self, outcome: Outcome, frame: pd.DataFrame, status: int = 200) -> None:
-        """Metrics, the request log, and the shadow deployments — off the response path."""
+    async def after_response(self, outcome: Outcome, rows: Instances) -> None:
+        """Metrics and the request log (microseconds: on the event loop, no thread hand-off
+        and so no GIL contention), then the shadow deployments in a worker thread (a model
+        may take long; the libraries release the GIL while they predict)."""
+        logged = self._record(outcome, rows)
+        if outcome.endpoint.shadows:
+            from starlette.concurrency import run_in_threadpool
+
+            await run_in_threadpool(self._run_shadows, outcome, rows, logged)
+
+    def _record(self, outcome: Outcome, rows: Instances) -> bool:
+        """Count the request and log it (when sampled); whether it was logged."""
         runtime = outcome.endpoint
         self.metrics.observe_request(
             runtime.name,
             outcome.route.id,
             outcome.loaded.version,
-            status,
+            200,
             outcome.seconds,
-            len(frame),
+            len(rows),
         )
         logging_on = (
             self._logger is not None
@@ -372,59 +388,67 @@ class Serving:
             and (runtime.log_sample_rate >= 1 or self._random.random() < runtime.log_sample_rate)
         )
         if logging_on:
-            self._log(outcome, frame, shadow=False)
+            self._log(outcome, rows, shadow=False)
+        return logging_on
+
+    def _run_shadows(self, outcome: Outcome, rows: Instances, logged: bool) -> None:
+        """Predict ``rows`` with each shadow deployment and log what it would have answered
+        (when the request itself was ``logged``)."""
+        runtime = outcome.endpoint
         for route in runtime.shadows:
             try:
                 loaded = self.pool.get(route.uri)
                 started = time.perf_counter()
-                result = run_model(loaded.model, frame)
+                result = run_model(loaded.model, rows)
                 shadow = Outcome.of(outcome.request_id, runtime, route, loaded, result, started)
             except Exception as exc:  # a shadow never affects the served request
                 self.metrics.count_error(runtime.name, "shadow")
                 log.warning("shadow %s of %s failed: %s", route.id, runtime.name, exc)
                 continue
-            if logging_on:
-                self._log(shadow, frame, shadow=True)
+            if logged:
+                self._log(shadow, rows, shadow=True)
 
-    def _log(self, outcome: Outcome, frame: pd.DataFrame, *, shadow: bool) -> None:
+    def _log(self, outcome: Outcome, rows: Instances, *, shadow: bool) -> None:
+        """Queue the request's records (one per instance) with the request log."""
         assert self._logger is not None
-        now = datetime.now(UTC)
-        features = outcome.extra.get("rows") or _rows(frame)
-        predictions = outcome.predictions.tolist()
-        scores = outcome.scores.tolist() if outcome.scores is not None else None
-        latency = outcome.seconds * 1000.0
-        for i, row in enumerate(features):
-            record: dict[str, Any] = {
-                "request_id": outcome.request_id,
-                "logged_at": now,
-                "endpoint": outcome.endpoint.name,
-                "deployed_model_id": outcome.route.id,
-                "model": outcome.loaded.name,
-                "model_version": outcome.loaded.version,
-                "shadow": shadow,
-                "latency_ms": latency,
-                "prediction": predictions[i],
-                "features": row,
-            }
-            if scores is not None:
-                record["scores"] = scores[i]
-            self._logger.log(outcome.endpoint.name, record)
+        fields = {
+            "request_id": outcome.request_id,
+            "deployed_model_id": outcome.route.id,
+            "model": outcome.loaded.name,
+            "model_version": outcome.loaded.version,
+            "shadow": shadow,
+            "latency_ms": outcome.seconds * 1000.0,
+        }
+        self._logger.log_request(
+            outcome.endpoint.name,
+            fields,
+            _feature_columns(outcome.loaded.model, rows),
+            outcome.predictions,
+            outcome.scores,
+        )
 
 
-def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The frame's rows as dicts of plain values (DataFrame.to_dict is ~10x slower)."""
-    names = [str(c) for c in frame.columns]
-    columns = [frame[c].tolist() for c in frame.columns]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+def _feature_columns(model: Any, rows: Instances) -> FeatureColumns:
+    """The request's features for the log, column by column: the model's input columns
+    (every key of the rows for a model that does not name them), as the client sent them."""
+    if not isinstance(rows, list):
+        return FeatureColumns({str(c): rows[c].to_numpy() for c in rows.columns}, len(rows))
+    names = getattr(model, "input_columns", None)
+    if not names:
+        keys: dict[str, None] = {}
+        for row in rows:
+            keys.update(dict.fromkeys(row))
+        names = list(keys)
+    return FeatureColumns({n: [row.get(n) for row in rows] for n in names}, len(rows))
 
 
-def run_model(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+def run_model(model: Any, rows: Instances) -> tuple[np.ndarray, np.ndarray | None]:
     """``(predictions, class probabilities or None)``: for a classifier the probabilities are
     computed once and the labels taken from them."""
     if model.task == "classification":
-        probabilities = model.predict_proba(frame)
+        probabilities = model.predict_proba(rows)
         return _labels(probabilities, list(model.classes or [])), probabilities
-    return model.predict(frame), None
+    return model.predict(rows), None
 
 
 def _labels(probabilities: np.ndarray, classes: list[Any]) -> np.ndarray:
