@@ -33,6 +33,7 @@ bench: install  ## the benchmarks at full size, side by side with peers (make be
 	$(PY) benchmarks/data_stats.py
 	$(PY) benchmarks/drift.py
 	$(PY) benchmarks/registry.py
+	$(PY) benchmarks/serving.py
 
 bench-smoke: install  ## every benchmark once at a tiny size (CI)
 	$(PY) benchmarks/pipeline_overhead.py --smoke
@@ -40,6 +41,7 @@ bench-smoke: install  ## every benchmark once at a tiny size (CI)
 	$(PY) benchmarks/data_stats.py --smoke
 	$(PY) benchmarks/drift.py --smoke
 	$(PY) benchmarks/registry.py --smoke
+	$(PY) benchmarks/serving.py --smoke
 
 bench-env:  ## the peers' own virtual environments (Prefect, kfp, Evidently, whylogs)
 	bash benchmarks/setup_peers.sh

@@ -15,9 +15,11 @@ pinned to CPU 0 (``taskset -c 0``) while the load generator runs on CPU 1:
   home), ``POST /v1/endpoints/flights-delay:predict`` ``{"instances": [...]}``; request
   logging on (every request, as the endpoint says);
 - **mloop-nolog**: the same with ``--no-log`` (for information);
+- **mloop-batch**: the same (logging on) with ``--batch-max-size 64``, mloop's opt-in adaptive
+  micro-batching of concurrent requests (for information: the ceiling does not batch);
 - **ceiling**: ``_serving_ceiling.py``: a bare Starlette app with one ``async def`` handler,
-  ``json.loads`` -> ``pandas.DataFrame(instances)`` -> ``model.predict`` -> JSON, same path
-  and bodies, same uvicorn settings;
+  ``json.loads`` -> ``model.predict(instances)`` (the parsed row dicts: the model's fast
+  path, as mloop uses it) -> JSON, same path and bodies, same uvicorn settings;
 - **mlflow**: ``mlflow models serve -m DIR --env-manager local -w 1`` (MLflow 3 in its peer
   venv) on an MLflow pyfunc doing the same work (``_serving_mlflow_pyfunc.py``: the same
   booster file and transform, in pandas), ``POST /invocations``
@@ -31,7 +33,7 @@ Figures: requests/s, p50 and p99 latency (wrk's histogram), errors (any non-2xx/
 socket error is a failure). For mloop, the request log is counted after each run
 (``read_logs``) against the instances answered and ``mloop_log_dropped_total``.
 
-    python benchmarks/serving.py                 # 6 cases x 4 contenders, 5 repeats (~30 min)
+    python benchmarks/serving.py                 # 6 cases x 5 contenders, 5 repeats (~40 min)
     python benchmarks/serving.py --smoke         # one 3 s case, mloop + ceiling, 1 repeat (CI)
     python benchmarks/serving.py --markdown      # the tables as Markdown
 
@@ -91,7 +93,7 @@ class Contender:
     path: str  # request path
     mloop: bool = False
     log: bool = False
-    info: str = ""
+    extra: list[str] = field(default_factory=list)  # more `mloop serve` options
 
 
 @dataclass
@@ -137,6 +139,7 @@ class Server:
             argv = [ctx["python"], "-m", "mloop", "serve", ENDPOINT, "--port", str(self.port)]
             if not c.log:
                 argv.append("--no-log")
+            argv.extend(c.extra)
         elif c.name == "ceiling":
             env["MLOOP_HOME"] = str(ctx["home"])
             argv = [
@@ -578,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         "--contenders",
         nargs="+",
         default=None,
-        choices=("mloop", "mloop-nolog", "ceiling", "mlflow"),
+        choices=("mloop", "mloop-nolog", "mloop-batch", "ceiling", "mlflow"),
         help="default: all (smoke: mloop ceiling)",
     )
     ap.add_argument("--smoke", action="store_true", help="1 case of 3 s, 1 repeat, mloop + ceiling")
@@ -603,7 +606,9 @@ def main(argv: list[str] | None = None) -> int:
         args.settle = 0.5
     args.case_list = [Case(b, c) for b in args.batches for c in args.concurrency]
     names = args.contenders or (
-        ["mloop", "ceiling"] if args.smoke else ["mloop", "mloop-nolog", "ceiling", "mlflow"]
+        ["mloop", "ceiling"]
+        if args.smoke
+        else ["mloop", "mloop-nolog", "mloop-batch", "ceiling", "mlflow"]
     )
     args.pin = args.pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
     out_path = args.out or RESULTS / ("serving.smoke.json" if args.smoke else "serving.json")
@@ -616,6 +621,9 @@ def main(argv: list[str] | None = None) -> int:
     all_contenders = {
         "mloop": Contender("mloop", "vertex", vertex, mloop=True, log=True),
         "mloop-nolog": Contender("mloop-nolog", "vertex", vertex, mloop=True, log=False),
+        "mloop-batch": Contender(
+            "mloop-batch", "vertex", vertex, mloop=True, log=True, extra=["--batch-max-size", "64"]
+        ),
         "ceiling": Contender("ceiling", "vertex", vertex),
         "mlflow": Contender("mlflow", "mlflow", "/invocations"),
     }
@@ -700,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in args.case_list:
         ceil = med.get(("ceiling", case.name))
         mlf = med.get(("mlflow", case.name))
-        for name in ("mloop", "mloop-nolog"):
+        for name in ("mloop", "mloop-nolog", "mloop-batch"):
             m = med.get((name, case.name))
             if not m:
                 continue
@@ -858,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {note}" if args.markdown else note)
 
     versions = _versions(args.mloop_python)
+    versions["mloop_git"] = _git_revision()
     if any(c.name == "mlflow" for c in chosen):
         peer = _versions(str(PEER / "bin" / "python"), PEER_PACKAGES)
         versions.update({"mlflow": peer.pop("mlflow", "?")})
@@ -933,6 +942,24 @@ def _versions(python: str, packages: tuple[str, ...] = MLOOP_PACKAGES) -> dict[s
         return json.loads(out.stdout)
     except json.JSONDecodeError:
         return {}
+
+
+def _git_revision() -> str:
+    """The commit of the mloop checkout measured, ``+dirty`` if ``src/`` has changes."""
+    root = HERE.parent
+    rev = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return (rev or "?") + ("+dirty" if dirty else "")
 
 
 def _wrk_version() -> str:

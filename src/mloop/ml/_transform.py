@@ -22,6 +22,7 @@ with a stable column order::
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -355,6 +356,14 @@ class _Numeric(_Column):
     def write_values(self, values: list[Any], block: np.ndarray) -> bool:
         import numpy as np
 
+        if len(values) <= _FEW:  # a few values: plain float arithmetic, the same IEEE result
+            floats = _plain_floats(values)
+            if floats is None:
+                return False
+            fill, center, scale = self.fill, self.center, self.scale
+            for i, x in enumerate(floats):
+                block[i, 0] = ((fill if x != x else x) - center) / scale  # x != x: NaN
+            return True
         numbers = _plain_numbers(values)
         if numbers is None:
             return False
@@ -512,7 +521,7 @@ class _Passthrough(_Column):
         block[:, 0] = _numeric_values(series, "passthrough")
 
     def write_values(self, values: list[Any], block: np.ndarray) -> bool:
-        numbers = _plain_numbers(values)
+        numbers = _plain_floats(values) if len(values) <= _FEW else _plain_numbers(values)
         if numbers is None:
             return False
         block[:, 0] = numbers
@@ -642,11 +651,24 @@ def _codes(series: pd.Series, index: Mapping[str, int], fill: str | None) -> np.
 # to it too: pandas makes them floats first, which changes the key of an int beyond 2**53.
 
 _NONE = type(None)
+#: up to this many values, plain Python arithmetic beats NumPy's per-call cost
+_FEW = 8
 _NUMBERS = frozenset({int, float, _NONE})
 _INTS = frozenset({int, _NONE})
 _FLOATS = frozenset({float, _NONE})
 _BOOLS = frozenset({bool, _NONE})
 _TEXT = frozenset({str, _NONE})
+
+
+def _plain_floats(values: list[Any]) -> list[float] | None:
+    """:func:`_plain_numbers` as a list, for a few values (NumPy's per-call cost dominates)."""
+    kinds = set(map(type, values))
+    if not (kinds <= _NUMBERS or kinds <= _BOOLS):
+        return None
+    try:
+        return [math.nan if v is None else float(v) for v in values]
+    except OverflowError:  # an int beyond float64
+        return None
 
 
 def _plain_numbers(values: list[Any]) -> np.ndarray | None:

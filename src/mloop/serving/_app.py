@@ -64,7 +64,10 @@ def create_app(serving: Serving) -> Starlette:
             serving.stop()
 
     h = _Handlers(serving)
-    routes = [
+    routes = [  # prediction routes first: Starlette tries routes in order
+        Route("/v1/endpoints/{target}", h.vertex, methods=["GET", "POST"]),
+        Route("/v2/models/{name}/infer", h.infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", h.infer, methods=["POST"]),
         Route("/v2/health/live", h.live, methods=["GET"]),
         Route("/v2/health/ready", h.ready, methods=["GET"]),
         Route("/v2", h.server_metadata, methods=["GET"]),
@@ -72,10 +75,7 @@ def create_app(serving: Serving) -> Starlette:
         Route("/v2/models/{name}/versions/{version}", h.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", h.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", h.model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", h.infer, methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/infer", h.infer, methods=["POST"]),
         Route("/v1/endpoints", h.list_endpoints, methods=["GET"]),
-        Route("/v1/endpoints/{target}", h.vertex, methods=["GET", "POST"]),
         Route("/metrics", h.metrics, methods=["GET"]),
         Route("/openapi.json", h.openapi, methods=["GET"]),
     ]
