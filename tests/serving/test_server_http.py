@@ -407,3 +407,26 @@ def test_micro_batching_answers_each_request_with_its_own_rows(settings: Setting
     assert errors == ["7:422"]
     assert all(results[i] == [expected[i]] for i in results) and len(results) == 39
     assert serving.batcher is not None and serving.batcher.requests == 40
+
+
+def test_an_endpoint_deleted_and_created_again_between_polls_is_reloaded(
+    settings: Settings,
+) -> None:
+    with Endpoints(settings) as endpoints:
+        endpoints.create("recreated", [Deployment(f"models:/{MODEL}/1")])
+    serving = Serving(settings, ["recreated"], refresh_interval=3600, log_requests=False)
+    serving.start()
+    try:
+        assert serving.route("recreated")[2].version == 1
+        with Endpoints(settings) as endpoints:
+            endpoints.delete("recreated")
+            endpoints.create("recreated", [Deployment(f"models:/{MODEL}/2")])
+            assert endpoints.generations()["recreated"] == 1  # the same generation as before
+        serving.refresh()  # one poll saw neither the delete nor the create
+        assert serving.route("recreated")[2].version == 2
+        outcome = serving.predict("recreated", instances(2))
+        assert outcome.loaded.version == 2 and len(outcome.predictions) == 2
+    finally:
+        serving.stop()
+        with Endpoints(settings) as endpoints:
+            endpoints.delete("recreated")

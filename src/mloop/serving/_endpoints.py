@@ -152,13 +152,18 @@ class Endpoints:
         return [_endpoint(r) for r in self.store.list_endpoints()]
 
     def generations(self) -> dict[str, int]:
-        """``{endpoint: generation}`` in one small query: what servers poll to notice changes.
+        """``{endpoint: generation}`` in one small query.
 
         An endpoint deleted and created again under the same name starts again at generation
-        1: a poller that missed both (between two polls) and had seen generation 1 sees no
-        change.
+        1; :meth:`revisions` tells the two apart.
         """
-        return self.store.endpoint_generations()
+        return {name: generation for name, (_, generation) in self.revisions().items()}
+
+    def revisions(self) -> dict[str, tuple[datetime, int]]:
+        """``{endpoint: (created_at, generation)}`` in one small query: what servers poll to
+        notice changes — an endpoint deleted and created again between two polls has
+        another ``created_at``."""
+        return self.store.endpoint_revisions()
 
     # Writes ---------------------------------------------------------------------------------
 

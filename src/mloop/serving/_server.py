@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import NotFoundError
@@ -55,7 +56,7 @@ class EndpointRuntime:
     """An endpoint's routing table (immutable: a change builds a new one)."""
 
     name: str
-    generation: int
+    revision: tuple[datetime, int]  # created_at, generation: a change of either is news
     log_sample_rate: float
     routes: tuple[Route, ...]  # serving deployments, traffic > 0
     shadows: tuple[Route, ...]
@@ -74,7 +75,7 @@ class EndpointRuntime:
                 bounds.append(total)
         return cls(
             endpoint.name,
-            endpoint.generation,
+            (endpoint.created_at, endpoint.generation),
             endpoint.log_sample_rate,
             tuple(routes),
             tuple(shadows),
@@ -283,10 +284,10 @@ class Serving:
     def refresh(self) -> None:
         """One refresh: endpoint definitions that changed, then aliases that moved."""
         assert self._endpoints is not None
-        generations = self._endpoints.generations()
-        wanted = self.names if self.names is not None else list(generations)
-        current = {n: r.generation for n, r in self._runtimes.items()}
-        if {n: generations.get(n) for n in wanted} != {n: current.get(n) for n in wanted}:
+        revisions = self._endpoints.revisions()
+        wanted = self.names if self.names is not None else list(revisions)
+        current = {n: r.revision for n, r in self._runtimes.items()}
+        if {n: revisions.get(n) for n in wanted} != {n: current.get(n) for n in wanted}:
             self._load_endpoints()
         for uri, _old, new in self.pool.refresh():
             for runtime in self._runtimes.values():

@@ -44,8 +44,8 @@ _COLUMNS = (
     endpoints.c.updated_at,
     endpoints.c.updated_by,
 )
-# What every server polls, every second or so: one scan of a small table, two columns.
-GENERATIONS = select(endpoints.c.name, endpoints.c.generation)
+# What every server polls, every second or so: one scan of a small table, three columns.
+REVISIONS = select(endpoints.c.name, endpoints.c.created_at, endpoints.c.generation)
 _BY_NAME = select(*_COLUMNS).where(endpoints.c.name == bindparam("name"))
 # The endpoint's row locked until the transaction ends (PostgreSQL; SQLite renders no
 # FOR UPDATE: its write transaction is already exclusive).
@@ -180,9 +180,9 @@ def delete_endpoint(conn: Connection, name: str) -> None:
     conn.execute(delete(model_deployments).where(model_deployments.c.endpoint == name))
 
 
-def generations(conn: Connection) -> dict[str, int]:
-    """``{endpoint: generation}`` of every endpoint."""
-    return {name: generation for name, generation in conn.execute(GENERATIONS)}
+def revisions(conn: Connection) -> dict[str, tuple[datetime, int]]:
+    """``{endpoint: (created_at, generation)}`` of every endpoint."""
+    return {name: (created, generation) for name, created, generation in conn.execute(REVISIONS)}
 
 
 def _pin(conn: Connection, endpoint: str, pinned: Sequence[Pin], now: datetime) -> None:

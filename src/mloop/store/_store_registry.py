@@ -264,7 +264,7 @@ class RegistryMethods:
         with self._write() as conn:
             _endpoints.delete_endpoint(conn, name)
 
-    def endpoint_generations(self) -> dict[str, int]:
-        """``{endpoint: generation}``: one small query, what servers poll to see changes."""
+    def endpoint_revisions(self) -> dict[str, tuple[datetime, int]]:
+        """``{endpoint: (created_at, generation)}``: one small query, what servers poll."""
         with self._read() as conn:
-            return _endpoints.generations(conn)
+            return _endpoints.revisions(conn)
