@@ -325,7 +325,7 @@ def test_the_components_in_pipelines(settings: Settings) -> None:
     np.testing.assert_allclose(scored["score"], trained.predict_proba(frame)[:, 1])
 
     # The same model and data: a cache hit. Another chunk size scores again, into the same
-    # bytes (the chunks are combined before they are stored), so what follows would hit.
+    # bytes (row groups of a fixed size, whatever the chunks), so what follows would hit.
     again = mloop.run(train_and_score, settings=settings, executor="inline")
     assert again.steps["batch_predict"].state == "cached"
     other = mloop.run(train_and_score, {"chunk_rows": 400}, settings=settings, executor="inline")
@@ -344,3 +344,22 @@ def test_the_components_in_pipelines(settings: Settings) -> None:
     assert output.properties["model_version"] == 1
     assert output.to_pandas().columns.tolist() == ["id", "prediction"]
     np.testing.assert_array_equal(output.to_pandas()["prediction"], scored["prediction"])
+
+
+def test_the_component_streams_its_output_into_the_store(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from mloop.serving import _batch
+
+    def collect(*args: object, **kwargs: object) -> None:
+        raise AssertionError("batch_predict must not collect its output in memory")
+
+    monkeypatch.setattr(_batch, "predict_table", collect)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    run = mloop.run(train_and_score, {"chunk_rows": 130}, settings=settings, executor="inline")
+    predictions: Dataset = run.output("batch_predict")
+    assert predictions.num_rows == 900 and predictions.splits == {"train": 720, "eval": 180}
+    assert predictions.to_pandas()["prediction"].notna().all()
+    assert list(tmp_path.glob("mloop-batch-predict-*")) == []  # moved into the store

@@ -8,7 +8,12 @@ and verifies the fingerprint on every read.
 """
 
 from mloop.artifacts import _data_materializers as _data_materializers  # registers them
-from mloop.artifacts._materializers import Materializer, get_materializer, register_materializer
+from mloop.artifacts._materializers import (
+    Materializer,
+    ParquetPath,
+    get_materializer,
+    register_materializer,
+)
 from mloop.artifacts._store import ArtifactStore
 from mloop.artifacts._types import (
     Anomalies,
@@ -37,6 +42,7 @@ __all__ = [
     "Materializer",
     "Metrics",
     "Model",
+    "ParquetPath",
     "Schema",
     "Statistics",
     "Transform",

@@ -218,6 +218,38 @@ def _wrong_as_type(name: str, as_type: type, supported: str) -> MaterializerErro
 SPLIT_COLUMN = "split"
 
 
+class ParquetPath:
+    """A Parquet file a step has already written locally (it streamed a result larger than
+    memory), to be stored as a ``Dataset`` as it is: the file is moved into the artifact
+    store, never read into memory. Return it from a component whose output is a
+    ``Dataset``."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"ParquetPath({str(self.path)!r})"
+
+
+def _file_split_counts(path: Path) -> dict[str, int] | None:
+    """:func:`_split_counts` of a Parquet file, reading only its ``split`` column in batches."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    if SPLIT_COLUMN not in file.schema_arrow.names:
+        return None
+    totals: dict[str, int] = {}
+    for batch in file.iter_batches(columns=[SPLIT_COLUMN], batch_size=1 << 20):
+        counts = _split_counts(batch)
+        if counts is None:
+            return None
+        for name, count in counts.items():
+            totals[name] = totals.get(name, 0) + count
+    return totals
+
+
 def _split_counts(table: Any) -> dict[str, int] | None:
     """Rows per split when the table carries the standard ``split`` column of names."""
     import pyarrow as pa
@@ -262,7 +294,8 @@ class ParquetMaterializer(Materializer):
 
     def can_save(self, value: Any) -> bool:
         return (
-            _is_instance(value, "pyarrow", "Table")
+            isinstance(value, ParquetPath)
+            or _is_instance(value, "pyarrow", "Table")
             or _is_instance(value, "pyarrow", "RecordBatch")
             or _is_instance(value, "pandas", "DataFrame")
             or _is_instance(value, "polars", "DataFrame")
@@ -271,6 +304,8 @@ class ParquetMaterializer(Materializer):
     def save(self, value: Any, directory: Path) -> dict[str, Any]:
         import pyarrow.parquet as pq
 
+        if isinstance(value, ParquetPath):
+            return self._adopt(value.path, directory / self.filename)
         table = self._to_arrow(value)
         if any(column.num_chunks > 1 for column in table.columns):
             table = table.combine_chunks()
@@ -294,6 +329,28 @@ class ParquetMaterializer(Materializer):
         splits = _split_counts(table)
         if splits is not None:
             properties["splits"] = splits
+        return properties
+
+    @staticmethod
+    def _adopt(source: Path, target: Path) -> dict[str, Any]:
+        """Move a written Parquet file in; its properties from its footer and split column."""
+        import pyarrow.parquet as pq
+
+        try:
+            file = pq.ParquetFile(source)
+        except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+            raise MaterializerError(f"{source} is not a readable Parquet file: {exc}") from None
+        schema = file.schema_arrow
+        properties: dict[str, Any] = {
+            "num_rows": file.metadata.num_rows,
+            "num_columns": len(schema.names),
+            "schema": {field.name: str(field.type) for field in schema},
+        }
+        file.close()
+        splits = _file_split_counts(source)
+        if splits is not None:
+            properties["splits"] = splits
+        shutil.move(str(source), target)
         return properties
 
     def load(self, directory: Path, as_type: type | None) -> Any:

@@ -18,30 +18,29 @@ The output holds the kept columns (default: all of ``data``'s, ``split`` include
 ``prediction`` (and ``score`` / ``proba_<class>`` with ``with_scores``; see
 :mod:`mloop.serving._batch`).
 
-**Memory.** The model sees ``chunk_rows`` rows at a time, so its pandas frames and feature
-matrices stay small, but the predictions are collected into one Arrow table: the ``Dataset``
-materializer stores a table held in memory and cannot adopt a Parquet file already written
-(``ArtifactStore.put_directory`` would record it as ``files``, which does not load as a
-table). The peak is therefore about twice the Arrow size of the output (the chunks, then
-the materializer's combined copy) — comparable to what the step that produced ``data``
-held, and far below pandas and features for every row at once. Files larger than memory
-are for ``mloop predict`` / :func:`mloop.serving._batch.predict_file`, which stream to
-their output.
+**Memory.** The model sees ``chunk_rows`` rows at a time and each scored chunk is written
+to a local Parquet file as it comes (:func:`mloop.serving._batch.predict_file`); the file
+is then moved into the artifact store as the output ``Dataset``
+(:class:`~mloop.artifacts.ParquetPath`), so memory is bounded by a chunk whatever the size
+of ``data``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
-from mloop.artifacts import Dataset, Model
+from mloop.artifacts import Dataset, Model, ParquetPath
 from mloop.dsl import component
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from mloop.ml import PackagedModel
 
 __all__ = ["batch_predict", "batch_predict_uri"]
+
+#: Rows per row group of the output: fixed, so that the stored bytes (the fingerprint, and
+#: the cache hits downstream) do not depend on ``chunk_rows``.
+ROW_GROUP_ROWS = 65_536
 
 
 @component(name="batch_predict", version="1")
@@ -55,8 +54,8 @@ def batch_predict(
     """Predictions of ``model`` for every row of ``data``: the ``keep_columns`` (default:
     all) and ``prediction``, plus class probabilities with ``with_scores``; scored
     ``chunk_rows`` rows at a time."""
-    table = _predict(model.load(), data, keep_columns, with_scores, chunk_rows)
-    return table  # type: ignore[no-any-return]  # a table, stored as the Dataset artifact
+    scored = _predict(model.load(), data, keep_columns, with_scores, chunk_rows)
+    return scored  # type: ignore[return-value]  # a written file, stored as the Dataset
 
 
 @component(name="batch_predict_uri", version="1", cache=False)
@@ -81,8 +80,8 @@ def batch_predict_uri(
         version = registry.resolve(model_uri)
         packaged = registry.load(version.uri)  # the resolved version, even if the alias moves
     print(f"{model_uri} is {version.uri}")
-    table = _predict(packaged, data, keep_columns, with_scores, chunk_rows)
-    stored = data.store.save(table, Dataset)
+    scored = _predict(packaged, data, keep_columns, with_scores, chunk_rows)
+    stored = data.store.save(scored, Dataset)
     properties = {**stored.properties, "model": version.uri, "model_version": version.version}
     return Dataset(stored.uri, stored.fingerprint, properties, store=data.store)
 
@@ -93,20 +92,29 @@ def _predict(
     keep_columns: list[str] | None,
     with_scores: bool,
     chunk_rows: int,
-) -> pa.Table:
-    import time
+) -> ParquetPath:
+    """Score ``data`` into a temporary Parquet file, chunk by chunk."""
+    import os
+    import tempfile
 
-    from mloop.serving._batch import predict_table
+    from mloop.serving._batch import predict_file
 
-    started = time.perf_counter()
-    table = predict_table(
-        model,
-        str(data.local_path()),
-        chunk_rows=chunk_rows,
-        keep_columns=keep_columns,
-        with_scores=with_scores,
-    )
-    seconds = time.perf_counter() - started
-    rate = f" ({table.num_rows / seconds:,.0f} rows/s)" if seconds > 0 else ""
-    print(f"predicted {table.num_rows:,} rows in {seconds:.1f} s{rate}")
-    return table
+    handle, path = tempfile.mkstemp(prefix="mloop-batch-predict-", suffix=".parquet")
+    os.close(handle)
+    try:
+        summary = predict_file(
+            model,
+            str(data.local_path()),
+            path,
+            chunk_rows=chunk_rows,
+            keep_columns=keep_columns,
+            with_scores=with_scores,
+            row_group_rows=ROW_GROUP_ROWS,  # the same bytes whatever chunk_rows is
+        )
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise
+    rate = f" ({summary.rows_per_second:,.0f} rows/s)" if summary.seconds > 0 else ""
+    print(f"predicted {summary.rows:,} rows in {summary.seconds:.1f} s{rate}")
+    return ParquetPath(path)

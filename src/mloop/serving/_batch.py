@@ -85,6 +85,7 @@ def predict_file(
     with_scores: bool = False,
     storage_options: dict[str, Any] | None = None,
     on_progress: Progress | None = None,
+    row_group_rows: int | None = None,
 ) -> BatchSummary:
     """Score ``input`` with ``model`` into ``output`` (``.parquet``/``.pq`` or ``.csv``,
     optionally ``.csv.gz``), ``chunk_rows`` rows at a time.
@@ -93,6 +94,8 @@ def predict_file(
     any named like an output column). ``on_progress(rows_done, total_rows)`` is called after
     each chunk; the total is known for Parquet (from the files' metadata), None for CSV.
     ``storage_options`` are fsspec options for both paths (S3 endpoint, credentials).
+    ``row_group_rows`` fixes the Parquet row groups' size (default: one per chunk), so the
+    output's bytes do not depend on ``chunk_rows``.
     """
     import pyarrow as pa
 
@@ -101,7 +104,7 @@ def predict_file(
     pool = pa.default_memory_pool()
 
     def write(scorer: _Scorer, chunks: Iterator[pa.Table], total: int | None) -> BatchSummary:
-        sink = Sink(output, kind, storage_options)
+        sink = Sink(output, kind, storage_options, row_group_rows)
         rows = count = 0
         try:
             for table in chunks:

@@ -336,12 +336,25 @@ def output_format(path: str) -> tuple[str, str | None]:
 
 
 class Sink:
-    """An output file written under a hidden temp name and moved into place on commit."""
+    """An output file written under a hidden temp name and moved into place on commit.
+
+    ``row_group_rows`` (Parquet): row groups of exactly that many rows (the last one
+    smaller), whatever the sizes of the tables written, so the file's bytes do not depend
+    on how the rows were chunked; at most that many rows wait in memory. Default: a row
+    group per table written.
+    """
 
     def __init__(
-        self, path: str, kind: tuple[str, str | None], storage_options: dict[str, Any] | None
+        self,
+        path: str,
+        kind: tuple[str, str | None],
+        storage_options: dict[str, Any] | None,
+        row_group_rows: int | None = None,
     ) -> None:
         self.path = path
+        self.row_group_rows = row_group_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self.format, self.compression = kind
         self.storage_options = storage_options
         self._fs: Any = None
@@ -356,12 +369,30 @@ class Sink:
             self._open(table.schema)
         elif table.schema != self._schema:
             table = cast_to(table, self._schema, self.path)
-        self._writer.write_table(table)
+        size = self.row_group_rows
+        if size is None or self.format != "parquet":
+            self._writer.write_table(table)
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= size:
+            self._write_pending(size)
+
+    def _write_pending(self, rows: int) -> None:
+        import pyarrow as pa
+
+        combined = pa.concat_tables(self._pending)
+        self._writer.write_table(combined.slice(0, rows).combine_chunks(), row_group_size=rows)
+        rest = combined.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def commit(self, empty: pa.Table) -> None:
         """Finish the file (an empty input gives a file with the columns and no rows)."""
         if self._writer is None:
             self._open(empty.schema)
+        if self._pending_rows:
+            self._write_pending(self._pending_rows)
         self._writer.close()
         self._stream.close()
         self._writer = self._stream = None
