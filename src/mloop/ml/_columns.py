@@ -13,7 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from mloop.errors import DataError
 from mloop.ml._tables import column_type, is_numeric
@@ -137,6 +137,18 @@ class _Coded(_Column):
         index = {category: i for i, category in enumerate(self.categories)}
         object.__setattr__(self, "_index", index)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "categories": list(self.categories),
+            "fill": self.fill,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        return cls(d["name"], tuple(str(c) for c in d["categories"]), d.get("fill"))
+
     def value_codes(self, values: list[Any]) -> list[int] | None:
         """:func:`_codes` of plain values (-1 other, -2 missing); None when the values mix
         kinds that pandas would type differently (left to the general path)."""
@@ -190,18 +202,6 @@ class _Categorical(_Coded):
             block[i, code if code >= 0 else (other if code == -1 else other + 1)] = 1.0
         return True
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "categories": list(self.categories),
-            "fill": self.fill,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> _Categorical:
-        return cls(d["name"], tuple(str(c) for c in d["categories"]), d.get("fill"))
-
 
 @dataclass(frozen=True, slots=True)
 class _Ordinal(_Coded):
@@ -235,18 +235,6 @@ class _Ordinal(_Coded):
             return False
         block[:, 0] = [code if code >= 0 else -1 for code in codes]
         return True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "categories": list(self.categories),
-            "fill": self.fill,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> _Ordinal:
-        return cls(d["name"], tuple(str(c) for c in d["categories"]), d.get("fill"))
 
 
 @dataclass(frozen=True, slots=True)
