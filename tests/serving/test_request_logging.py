@@ -383,3 +383,71 @@ def test_requests_logged_whole_become_one_record_per_instance(
     }
     assert all(r["scores"] is None for r in rows if r["request_id"] == "r2")
     logger.close()
+
+
+def test_request_rows_are_logged_with_the_models_input_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FeatureRows``: the dicts a client sent, typed by the model's inputs in one Arrow
+    call — keys the model does not read left out, missing ones null, NaN null; a value
+    that does not fit its type sends the batch down the inferred column-by-column path."""
+    import numpy as np
+
+    from mloop.serving import _log_tables, _logging
+    from mloop.serving._log_tables import FeatureColumns, FeatureRows, feature_schema
+
+    schema = feature_schema([("distance", "float64"), ("hour", "int64"), ("carrier", "string")])
+    assert schema is not None
+    assert feature_schema([("at", "timestamp")]) is None and feature_schema([]) is None
+
+    def fields(i: int) -> dict[str, Any]:
+        return {"request_id": f"r{i}", "deployed_model_id": "d1", "model": "delay",
+                "model_version": 3, "shadow": False, "latency_ms": 0.5}  # fmt: skip
+
+    def no_fallback(entries: Any) -> Any:
+        raise AssertionError("rows of declared types take the one-call path")
+
+    monkeypatch.setattr(_log_tables, "_column_features", no_fallback)
+    logger = _quiet_logger(tmp_path / "typed")
+    rows = [
+        {"distance": 100, "hour": 7, "carrier": "UA", "extra": [1, 2]},
+        {"distance": float("nan"), "carrier": "B6"},
+    ]
+    assert logger.log_request(
+        "flights", fields(0), FeatureRows(rows, schema), np.array([1, 0]), np.eye(2)
+    )
+    assert logger.log_request(
+        "flights", fields(1), FeatureRows([{"hour": 3}], schema), np.array([1]), np.eye(2)[:1]
+    )
+    assert logger.flush(timeout=30)
+    assert logger.stats == LoggerStats(logged=3, written=3, dropped=0, failed_batches=0)
+    monkeypatch.undo()
+    table = read_logs(str(tmp_path / "typed"), "flights")
+    features = table.schema.field("features").type
+    assert [(f.name, str(f.type)) for f in features] == [
+        ("distance", "double"), ("hour", "int64"), ("carrier", "string")
+    ]  # fmt: skip
+    logged = sorted(table.to_pylist(), key=lambda r: (r["request_id"], r["prediction"]))
+    assert [r["features"] for r in logged] == [
+        {"distance": None, "hour": None, "carrier": "B6"},
+        {"distance": 100.0, "hour": 7, "carrier": "UA"},
+        {"distance": None, "hour": 3, "carrier": None},
+    ]
+    assert [r["scores"] for r in logged] == [[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]
+    logger.close()
+
+    # A value Arrow cannot convert to the declared type, and a batch mixing kinds: column
+    # by column, each inferred (text where kinds disagree); nothing is lost.
+    monkeypatch.setattr(_logging, "SLICE_ROWS", 1000)
+    logger = _quiet_logger(tmp_path / "mixed")
+    assert logger.log_request(
+        "flights", fields(2), FeatureRows([{"hour": "seven"}], schema), np.array([0]), None
+    )
+    assert logger.log_request(
+        "flights", fields(3), FeatureColumns({"hour": [8]}, 1), np.array([1]), None
+    )
+    assert logger.flush(timeout=30)
+    assert logger.stats.written == 2 and logger.stats.dropped == 0
+    mixed = read_logs(str(tmp_path / "mixed"), "flights").to_pylist()
+    assert sorted(str(r["features"]["hour"]) for r in mixed) == ["8", "seven"]
+    logger.close()

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 if TYPE_CHECKING:
@@ -56,11 +57,48 @@ class FeatureColumns:
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
+class FeatureRows:
+    """A request's features as the row dicts the client sent, with the model's input columns
+    and their Arrow types (``schema``, a struct type: :func:`feature_schema`). The writer
+    converts the rows of many requests in one call in Arrow's C++ (keys the model does not
+    read are left out, missing ones are null), the cheapest way from JSON values to Arrow.
+    Rows are logged after the model's signature check passed, so each value fits its type."""
+
+    __slots__ = ("rows", "schema")
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], schema: pa.StructType) -> None:
+        self.rows = rows
+        self.schema = schema
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def columns(self) -> FeatureColumns:
+        """The same features column by column (for a batch that mixes kinds, or values
+        Arrow cannot convert to the declared types)."""
+        names = [field.name for field in self.schema]
+        return FeatureColumns({n: [row.get(n) for row in self.rows] for n in names}, len(self))
+
+
+#: Arrow types of the signature types whose JSON values convert without ambiguity
+_ARROW_TYPES = {"int64": "int64", "float64": "float64", "string": "string", "bool": "bool_"}
+
+
+def feature_schema(inputs: Sequence[tuple[str, str]]) -> pa.StructType | None:
+    """The struct type of a model's ``(name, type)`` inputs for :class:`FeatureRows`;
+    ``None`` when a type has no plain JSON form (timestamps, ``any``) or there are none."""
+    import pyarrow as pa
+
+    if not inputs or any(type_ not in _ARROW_TYPES for _, type_ in inputs):
+        return None
+    return pa.struct([(name, getattr(pa, _ARROW_TYPES[type_])()) for name, type_ in inputs])
+
+
 class _RequestEntry(NamedTuple):
     """A request's records, as logged: shared fields, then one row per instance."""
 
     fields: Mapping[str, Any]  # request_id, model_version, ... (the same on every row)
-    features: Sequence[Any] | FeatureColumns  # the instances' input values
+    features: Sequence[Any] | FeatureColumns | FeatureRows  # the instances' input values
     predictions: Sequence[Any] | np.ndarray
     scores: Sequence[Any] | np.ndarray | None  # a row of class probabilities per instance
 
@@ -88,6 +126,16 @@ def valid_entry(entry: Any) -> bool:
 
 
 def _typed_fields() -> dict[str, pa.DataType]:
+    global _TYPES
+    if _TYPES is None:
+        _TYPES = _make_typed_fields()
+    return _TYPES
+
+
+_TYPES: dict[str, pa.DataType] | None = None
+
+
+def _make_typed_fields() -> dict[str, pa.DataType]:
     import pyarrow as pa
 
     return {
@@ -113,8 +161,14 @@ def _build_table(endpoint: str, entries: list[Entry], times: list[float]) -> pa.
     import pyarrow as pa
 
     types = _typed_fields()
-    fields = [e.fields if isinstance(e, _RequestEntry) else e for e in entries]
-    counts = [entry_rows(e) for e in entries]
+    if set(map(type, entries)) == {_RequestEntry}:  # a server's requests: transposed in C
+        fields, features_, predictions, scores_ = zip(*entries, strict=True)
+        counts = list(map(len, features_))
+        joined = (_joined(predictions), _joined(scores_), _row_features(features_))
+    else:
+        fields = [e.fields if isinstance(e, _RequestEntry) else e for e in entries]
+        counts = [entry_rows(e) for e in entries]
+        joined = (None, None, None)
     total = sum(counts)
     spread = None
     if total != len(entries):  # some request has several rows (or none)
@@ -128,25 +182,34 @@ def _build_table(endpoint: str, entries: list[Entry], times: list[float]) -> pa.
         if name == "endpoint":
             columns[name] = pa.array([endpoint] * total, pa.string())
         elif name == "logged_at":
-            stamps = [_stamp(f.get("logged_at"), at) for f, at in zip(fields, times, strict=True)]
-            columns[name] = per_row(_array(stamps, types[name]))
+            columns[name] = per_row(_stamps(fields, times, types[name]))
         elif name == "scores":
-            scores = _scores(entries)
+            scores = _list_array(joined[1]) if joined[1] is not None else None
+            if scores is None:
+                scores = _scores(entries)
             if isinstance(scores, list):
                 scores = _array(scores, types[name])
             if scores is not None:
                 columns[name] = scores
         else:
-            columns[name] = per_row(_array([f.get(name) for f in fields], types[name]))
-    columns["prediction"] = _predictions(entries)
-    features = _column_features(entries)
+            columns[name] = per_row(_array(_values(fields, name), types[name]))
+    predicted = joined[0]
+    columns["prediction"] = (
+        pa.array(predicted, from_pandas=True)
+        if predicted is not None and predicted.ndim == 1
+        else _predictions(entries)
+    )
+    features = joined[2]
+    if features is None:
+        features = _column_features(entries)
     if features is None:
         features = _features(_flat(entries, "features", "features"))
     if features is not None:
         columns["features"] = features
     extra: set[Any] = set()
     for f in fields:
-        extra.update(f.keys() - _KNOWN_COLUMNS)
+        if not f.keys() <= _KNOWN_COLUMNS:
+            extra.update(f.keys() - _KNOWN_COLUMNS)
     for key in sorted(extra, key=str):
         columns[str(key)] = per_row(_array([f.get(key) for f in fields], None))
     return pa.table(columns)
@@ -158,6 +221,8 @@ def _flat(entries: list[Entry], attribute: str, key: str) -> list[Any]:
     for e in entries:
         if isinstance(e, _RequestEntry):
             values = getattr(e, attribute)
+            if isinstance(values, FeatureRows):
+                values = values.columns()
             if isinstance(values, FeatureColumns):
                 values = values.rows()
             parts.append(values.tolist() if hasattr(values, "tolist") else values)
@@ -166,18 +231,81 @@ def _flat(entries: list[Entry], attribute: str, key: str) -> list[Any]:
     return list(chain.from_iterable(parts))
 
 
+_SCHEMA = attrgetter("schema")
+_ROWS = attrgetter("rows")
+
+
+def _values(records: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """Each record's ``key`` (None where it has none)."""
+    try:
+        return list(map(itemgetter(key), records))  # in C
+    except KeyError:
+        return [r.get(key) for r in records]
+
+
+def _joined(arrays: Sequence[Any]) -> np.ndarray | None:
+    """NumPy arrays of one kind (numbers) and shape past the first axis, concatenated;
+    ``None`` if they are not all such arrays."""
+    import numpy as np
+
+    if set(map(type, arrays)) != {np.ndarray}:
+        return None
+    try:
+        joined = np.concatenate(arrays)
+    except ValueError:  # shapes disagree
+        return None
+    return joined if joined.dtype.kind in "biuf" else None
+
+
+def _list_array(matrix: np.ndarray) -> pa.Array | None:
+    """The rows of a 2-D float ``matrix`` as an Arrow list array; ``None`` otherwise."""
+    import numpy as np
+    import pyarrow as pa
+
+    if matrix.ndim != 2 or matrix.dtype.kind != "f":
+        return None
+    width = matrix.shape[1]
+    ends = np.arange(0, matrix.size + 1, width) if width else np.zeros(len(matrix) + 1)
+    values = matrix.astype(np.float64, copy=False).reshape(-1)
+    return pa.ListArray.from_arrays(pa.array(ends.astype(np.int32)), pa.array(values))
+
+
+def _row_features(features: Sequence[Any]) -> pa.Array | None:
+    """The features of requests that all logged :class:`FeatureRows` of one schema, as one
+    struct array converted in one call; ``None`` otherwise, or when a value does not
+    convert to its declared type (then they are converted column by column, inferred)."""
+    import pyarrow as pa
+
+    if set(map(type, features)) != {FeatureRows}:
+        return None
+    schema = features[0].schema
+    if len(set(map(id, map(_SCHEMA, features)))) > 1 and any(f.schema != schema for f in features):
+        return None
+    rows = list(chain.from_iterable(map(_ROWS, features)))
+    try:
+        return pa.array(rows, type=schema, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+
+
 def _column_features(entries: list[Entry]) -> pa.Array | None:
-    """The features of requests that all logged them as :class:`FeatureColumns`: one
-    child array per name over every row (null where a request lacks the name); ``None``
-    when some entry has them otherwise, or no entry has any name."""
+    """The features of requests that all logged them as :class:`FeatureColumns` (or
+    :class:`FeatureRows`, taken apart): one child array per name over every row (null
+    where a request lacks the name); ``None`` when some entry has them otherwise, or no
+    entry has any name."""
     import numpy as np
     import pyarrow as pa
 
     parts: list[FeatureColumns] = []
     for e in entries:
-        if not isinstance(e, _RequestEntry) or not isinstance(e.features, FeatureColumns):
+        if not isinstance(e, _RequestEntry):
             return None
-        parts.append(e.features)
+        if isinstance(e.features, FeatureRows):
+            parts.append(e.features.columns())
+        elif isinstance(e.features, FeatureColumns):
+            parts.append(e.features)
+        else:
+            return None
     names: dict[str, None] = {}
     for part in parts:
         names.update(dict.fromkeys(part.columns))
@@ -252,6 +380,18 @@ def _scores(entries: list[Entry]) -> pa.Array | list[Any] | None:
         else:
             parts.append((e.get("scores"),))
     return list(chain.from_iterable(parts))
+
+
+def _stamps(fields: list[Mapping[str, Any]], times: list[float], type_: pa.DataType) -> pa.Array:
+    """One ``logged_at`` per entry: when it was logged, or the record's own if it has one."""
+    import numpy as np
+    import pyarrow as pa
+
+    if any("logged_at" in f for f in fields):
+        stamps = [_stamp(f.get("logged_at"), at) for f, at in zip(fields, times, strict=True)]
+        return _array(stamps, type_)
+    micros = np.rint(np.asarray(times, dtype=np.float64) * 1e6).astype(np.int64)
+    return pa.array(micros, type=pa.int64()).cast(type_)
 
 
 def _stamp(value: Any, logged: float) -> datetime:

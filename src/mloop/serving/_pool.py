@@ -36,10 +36,22 @@ class LoadedModel:
     version: int
     model: PackagedModel
     load_seconds: float
+    #: the Arrow struct type of the model's inputs, for logging requests' rows as they
+    #: came (:class:`~mloop.serving._log_tables.FeatureRows`); None: column by column
+    log_schema: Any = None
 
     @property
     def version_uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+
+def _log_schema(model: PackagedModel) -> Any:
+    from mloop.serving._log_tables import feature_schema
+
+    signature = model.signature
+    if signature is None:
+        return None
+    return feature_schema([(c.name, c.type) for c in signature.inputs])
 
 
 def follows(uri: str) -> bool:
@@ -135,12 +147,15 @@ class ModelPool:
     def _load_version(self, uri: str, name: str, version: int) -> LoadedModel:
         shared = self._by_version.get((name, version))
         if shared is not None:
-            loaded = LoadedModel(uri, name, version, shared.model, shared.load_seconds)
+            loaded = LoadedModel(
+                uri, name, version, shared.model, shared.load_seconds, shared.log_schema
+            )
         else:
             started = time.perf_counter()
             model = self._registry.load(f"models:/{name}/{version}")
             _warm_up(model)
-            loaded = LoadedModel(uri, name, version, model, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            loaded = LoadedModel(uri, name, version, model, seconds, _log_schema(model))
             self._by_version[(name, version)] = loaded
             if self._on_load is not None:
                 self._on_load(loaded)

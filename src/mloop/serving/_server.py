@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import NotFoundError
-from mloop.serving._log_tables import FeatureColumns
+from mloop.serving._log_tables import FeatureColumns, FeatureRows
 from mloop.serving._pool import LoadedModel, ModelPool
 
 if TYPE_CHECKING:
@@ -422,7 +422,7 @@ class Serving:
         self._logger.log_request(
             outcome.endpoint.name,
             fields,
-            _feature_columns(outcome.loaded.model, rows),
+            _logged_features(outcome.loaded, rows),
             outcome.predictions,
             outcome.scores,
         )
@@ -434,9 +434,18 @@ def _new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+def _logged_features(loaded: LoadedModel, rows: Instances) -> FeatureColumns | FeatureRows:
+    """The request's features for the log, as the client sent them: the row dicts as they
+    are when the model's input types are known (the writer converts them), else the model's
+    input columns (every key of the rows for a model that does not name them)."""
+    if loaded.log_schema is not None and isinstance(rows, list):
+        return FeatureRows(rows, loaded.log_schema)
+    return _feature_columns(loaded.model, rows)
+
+
 def _feature_columns(model: Any, rows: Instances) -> FeatureColumns:
-    """The request's features for the log, column by column: the model's input columns
-    (every key of the rows for a model that does not name them), as the client sent them."""
+    """The request's features column by column: the model's input columns (every key of
+    the rows for a model that does not name them)."""
     if not isinstance(rows, list):
         return FeatureColumns({str(c): rows[c].to_numpy() for c in rows.columns}, len(rows))
     names = getattr(model, "input_columns", None)
