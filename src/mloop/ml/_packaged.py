@@ -137,17 +137,12 @@ class PackagedModel:
 
     def predict_proba(self, data: Any) -> np.ndarray:
         """Class probabilities, ``(n, len(classes))`` in the order of :attr:`classes`."""
-        import numpy as np
-
         if self.task != "classification":
             raise ConfigError(
                 f"predict_proba needs a classification model; this one is {self.task}",
                 argument="task",
             )
-        scores = self.predict_scores(data)
-        if scores.ndim == 1:
-            return np.column_stack([1.0 - scores, scores])
-        return scores
+        return probabilities(self.predict_scores(data))
 
     def predict_scores(self, data: Any) -> np.ndarray:
         """Values, positive-class probabilities (binary) or a probability matrix."""
@@ -337,3 +332,16 @@ def _plain(value: Any, path: str) -> Any:
         f"cannot store the {type(value).__qualname__} at {path} in model.json "
         "(params and metadata must be JSON values)"
     )
+
+
+def probabilities(scores: np.ndarray) -> np.ndarray:
+    """Class probabilities from :meth:`PackagedModel.predict_scores`: a binary classifier's
+    positive-class probabilities ``p`` become the columns ``1 - p, p``."""
+    import numpy as np
+
+    if scores.ndim != 1:
+        return scores
+    out = np.empty((len(scores), 2))
+    out[:, 1] = scores
+    np.subtract(1.0, scores, out=out[:, 0])
+    return out

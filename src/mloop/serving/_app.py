@@ -106,8 +106,40 @@ def app_from_environment() -> Starlette:
 def _json(content: Any, status: int = 200) -> Response:
     from starlette.responses import Response
 
-    body = json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(_dumps(content), status_code=status, media_type="application/json")
+
+
+def _dumps(content: Any) -> bytes:
+    return json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
+
+
+_PREDICTIONS = b'{"predictions":'
+
+
+class _Answer:
+    """A 200 JSON response (``body``) that runs ``after(outcome, rows)`` once it is sent:
+    what Starlette's ``Response`` with a ``BackgroundTask`` does, without working out
+    headers and whether ``after`` is a coroutine function per request."""
+
+    __slots__ = ("after", "body", "outcome", "rows")
+    status_code = 200
+
+    def __init__(
+        self, body: bytes, after: Callable[..., Awaitable[None]], outcome: Outcome, rows: Any
+    ) -> None:
+        self.body = body
+        self.after = after
+        self.outcome = outcome
+        self.rows = rows
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"%d" % len(self.body)), _CONTENT_TYPE]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+        await self.after(self.outcome, self.rows)
+
+
+_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 async def _body(request: Request) -> Any:
@@ -123,6 +155,7 @@ async def _body(request: Request) -> Any:
 class _Handlers:
     def __init__(self, serving: Serving) -> None:
         self.serving = serving
+        self._tails: dict[tuple[str, str, int], bytes] = {}
 
     # Errors: one place turns exceptions into responses in each protocol's shape.
     def _v2_error(self, exc: Exception) -> Response:
@@ -233,7 +266,7 @@ class _Handlers:
     async def list_endpoints(self, request: Request) -> Response:
         return _json({"endpoints": [self._describe(r.name) for r in self.serving.endpoints()]})
 
-    async def vertex(self, request: Request) -> Response:
+    async def vertex(self, request: Request) -> Response | _Answer:
         target = request.path_params["target"]
         name, _, verb = target.partition(":")
         try:
@@ -252,7 +285,9 @@ class _Handlers:
             self._count_error(request, exc)
             return self._vertex_error(exc)
 
-    async def _vertex_predict(self, request: Request, name: str, *, explain: bool) -> Response:
+    async def _vertex_predict(
+        self, request: Request, name: str, *, explain: bool
+    ) -> Response | _Answer:
         body = await _body(request)
         runtime = self.serving.endpoint(name)
         signature = self.serving.pool.get(runtime.routes[0].uri).model.signature
@@ -260,8 +295,12 @@ class _Handlers:
         outcome = await self.serving.predict_async(
             name, rows, request_id=request.headers.get("x-request-id")
         )
+        predictions = json_values(outcome.predictions)
+        if not explain and not parameters.get("scores", False):  # the common answer, quickly
+            body = b"".join((_PREDICTIONS, _dumps(predictions), self._vertex_tail(outcome)))
+            return _Answer(body, self.serving.after_response, outcome, rows)
         response: dict[str, Any] = {
-            "predictions": json_values(outcome.predictions),
+            "predictions": predictions,
             "deployed_model_id": outcome.route.id,
             "model": outcome.loaded.name,
             "model_version_id": str(outcome.loaded.version),
@@ -272,6 +311,22 @@ class _Handlers:
         if explain:
             response["explanations"] = _explanations(outcome, rows)
         return _json_after(response, self.serving.after_response, outcome, rows)
+
+    def _vertex_tail(self, outcome: Outcome) -> bytes:
+        """The end of a prediction response after its predictions: which deployment and
+        model version answered (built once per deployment and version)."""
+        key = (outcome.route.id, outcome.loaded.name, outcome.loaded.version)
+        tail = self._tails.get(key)
+        if tail is None:
+            if len(self._tails) > 1024:  # deployments and versions come and go
+                self._tails.clear()
+            fields = {
+                "deployed_model_id": outcome.route.id,
+                "model": outcome.loaded.name,
+                "model_version_id": str(outcome.loaded.version),
+            }
+            tail = self._tails[key] = b"," + _dumps(fields)[1:]
+        return tail
 
     def _describe(self, name: str) -> dict[str, Any]:
         runtime = self.serving.endpoint(name)

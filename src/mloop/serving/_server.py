@@ -14,7 +14,9 @@ response is sent, and their predictions are logged, never returned.
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
+import os
 import random
 import threading
 import time
@@ -23,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import NotFoundError
+from mloop.ml._packaged import probabilities
 from mloop.serving._log_tables import FeatureColumns, FeatureRows
 from mloop.serving._pool import LoadedModel, ModelPool
 
@@ -429,9 +432,21 @@ class Serving:
 
 
 def _new_request_id() -> str:
-    """32 random hex digits, like ``uuid4().hex`` without a system call per request
-    (``random`` is reseeded in forked workers)."""
-    return f"{random.getrandbits(128):032x}"
+    """32 hex digits, unique: 20 random to the process (drawn again in a forked child), then
+    a counter (a random draw and format per request cost more than the rest of routing)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX = f"{random.SystemRandom().getrandbits(80):020x}"
+    _ID_COUNTER = itertools.count()
+
+
+_ID_PREFIX = ""
+_ID_COUNTER = itertools.count()
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)
 
 
 def _logged_features(loaded: LoadedModel, rows: Instances) -> FeatureColumns | FeatureRows:
@@ -461,13 +476,31 @@ def run_model(model: Any, rows: Instances) -> tuple[np.ndarray, np.ndarray | Non
     """``(predictions, class probabilities or None)``: for a classifier the probabilities are
     computed once and the labels taken from them."""
     if model.task == "classification":
-        probabilities = model.predict_proba(rows)
-        return _labels(probabilities, list(model.classes or [])), probabilities
+        scores = model.predict_scores(rows)
+        return _labels(scores, model.classes), probabilities(scores)
     return model.predict(rows), None
 
 
-def _labels(probabilities: np.ndarray, classes: list[Any]) -> np.ndarray:
+def _labels(scores: np.ndarray, classes: list[Any] | None) -> np.ndarray:
+    """The arg-max class of each row's probabilities (a binary classifier's positive class
+    when its probability is above 0.5)."""
     import numpy as np
 
-    index: np.ndarray = probabilities.argmax(axis=1)
-    return np.asarray(classes)[index] if classes else index
+    index = (scores > 0.5).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
+    return _class_array(classes)[index] if classes else index
+
+
+def _class_array(classes: list[Any]) -> np.ndarray:
+    """``classes`` as a NumPy array, made once per model."""
+    import numpy as np
+
+    cached = _CLASS_ARRAYS.get(id(classes))
+    if cached is None or cached[0] is not classes:
+        if len(_CLASS_ARRAYS) > 256:  # models come and go
+            _CLASS_ARRAYS.clear()
+        cached = _CLASS_ARRAYS[id(classes)] = (classes, np.asarray(classes))
+    return cached[1]
+
+
+#: id(model.classes) -> (model.classes, as an array): the list is kept, so its id is not reused
+_CLASS_ARRAYS: dict[int, tuple[list[Any], np.ndarray]] = {}
