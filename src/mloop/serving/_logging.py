@@ -69,9 +69,15 @@ _LOCAL_PROTOCOLS = ("", "file", "local")
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/[^/]+$")
 _ERROR_LOG_INTERVAL = 60.0
-#: rows converted to Arrow between two pauses of the writer, and the pause (seconds)
+#: rows converted to Arrow between two pauses of the writer (a request counts as
+#: _ENTRY_ROWS rows more: its fields cost as much), and the shortest pause (s)
 SLICE_ROWS = 2048
+_ENTRY_ROWS = 8
 _SLICE_PAUSE = 0.0002
+#: the writer pauses this many times the CPU time its last slice took: on a core it shares
+#: with the server, a burst of writing then takes at most 1 / (1 + _BACKOFF) of it (a fair
+#: scheduler would give it half, and every request meanwhile would take twice as long)
+_BACKOFF = 3.0
 #: rows encoded as Parquet between two pauses (one row group each)
 WRITE_ROWS = 8192
 
@@ -326,18 +332,19 @@ class RequestLogger:
 
     def _table(self, endpoint: str, entries: list[Entry], times: list[float]) -> pa.Table:
         """The entries as one table, built a slice of ~:data:`SLICE_ROWS` rows at a time
-        with a pause between slices: converting Python values holds the GIL, and a
-        request arriving meanwhile would wait for it (up to the 5 ms switch interval)."""
+        with a pause between slices: converting Python values holds the GIL (Arrow's
+        conversion does not let go of it), and a request arriving meanwhile waits for it."""
         import pyarrow as pa
 
         tables, start, rows = [], 0, 0
+        began = time.thread_time()
         for end, entry in enumerate(entries, 1):
-            rows += entry_rows(entry)
+            rows += entry_rows(entry) + _ENTRY_ROWS
             if rows >= SLICE_ROWS or end == len(entries):
                 tables.append(_build_table(endpoint, entries[start:end], times[start:end]))
                 start, rows = end, 0
                 if end < len(entries):
-                    time.sleep(_SLICE_PAUSE)
+                    began = _pause(began)
         if len(tables) == 1:
             return tables[0]
         try:
@@ -452,7 +459,8 @@ def _write_parquet(table: pa.Table, where: Any) -> None:
     the CPU for a whole scheduler slice while a request waits.
 
     Encoded for a cheap write (the log is written on the serving machine, read rarely):
-    LZ4, dictionaries only for text (ids, names, categories; numbers rarely repeat), and
+    LZ4, dictionaries only for repeated text (names, categories; not numbers, nor request
+    ids, which repeat only within a request, where LZ4 finds them), and
     statistics only for ``logged_at`` (what ``--since`` filters on). About half the CPU of
     zstd with every column's dictionary and statistics, for ~15 % more bytes."""
     import pyarrow.parquet as pq
@@ -461,13 +469,21 @@ def _write_parquet(table: pa.Table, where: Any) -> None:
         where,
         table.schema,
         compression="lz4",
-        use_dictionary=_text_columns(table.schema) or False,
+        use_dictionary=[c for c in _text_columns(table.schema) if c != "request_id"] or False,
         write_statistics=["logged_at"] if "logged_at" in table.schema.names else False,
     ) as writer:
+        began = time.thread_time()
         for start in range(0, max(table.num_rows, 1), WRITE_ROWS):
             if start:
-                time.sleep(_SLICE_PAUSE)
+                began = _pause(began)
             writer.write_table(table.slice(start, WRITE_ROWS))
+
+
+def _pause(began: float) -> float:
+    """Sleep :data:`_BACKOFF` times the CPU this thread used since ``began`` (its CPU clock
+    then), at least :data:`_SLICE_PAUSE`; the clock now, for the next slice."""
+    time.sleep(max(_SLICE_PAUSE, _BACKOFF * (time.thread_time() - began)))
+    return time.thread_time()
 
 
 def _text_columns(schema: pa.Schema) -> list[str]:
