@@ -89,6 +89,8 @@ def parse_instances(
         raise RequestError(f'"parameters" must be an object, not {_kind(parameters)}')
     first = instances[0]
     if isinstance(first, dict):
+        if set(map(type, instances)) == {dict}:  # as JSON parses them (checked in C)
+            return instances, dict(parameters)
         for i, instance in enumerate(instances):
             if not isinstance(instance, dict):
                 raise RequestError(
@@ -229,6 +231,9 @@ def v2_output(name: str, values: np.ndarray) -> dict[str, Any]:
 
 def json_values(values: np.ndarray | Sequence[Any]) -> list[Any]:
     """Plain JSON values (numpy scalars to Python; NaN to null)."""
+    kind = getattr(getattr(values, "dtype", None), "kind", "O")
+    if kind in "biu" and hasattr(values, "tolist"):  # no NaN to look for
+        return values.tolist()  # type: ignore[no-any-return]
     out = values.tolist() if hasattr(values, "tolist") else list(values)
     return [None if isinstance(v, float) and not math.isfinite(v) else v for v in out]
 
