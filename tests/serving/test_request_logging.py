@@ -168,7 +168,7 @@ def test_a_failing_sink_drops_counts_and_logs_once(
     root = tmp_path / "a-file"
     root.write_text("the log root is a file, so no directory can be made under it")
     drops: list[tuple[str, int]] = []
-    logger = _quiet_logger(root, on_drop=lambda e, n: drops.append((e, n)))
+    logger = _quiet_logger(root, write_retries=0, on_drop=lambda e, n: drops.append((e, n)))
     with caplog.at_level(logging.ERROR, logger="mloop.serving._logging"):
         assert all(logger.log("flights", _record(i)) for i in range(5))
         assert logger.flush(timeout=30)
@@ -181,6 +181,50 @@ def test_a_failing_sink_drops_counts_and_logs_once(
     assert "cannot write 5 records of endpoint 'flights' (dropped)" in errors[0].getMessage()
     assert logger.close()
     assert root.read_text().startswith("the log root is a file")
+
+
+def test_a_file_that_cannot_be_written_is_tried_again_then_dropped(tmp_path: Path) -> None:
+    """A failed write is kept and tried at the next writes (``write_retries`` of them); kept
+    records count against the buffer's bound; a store that comes back gets them all; one
+    that stays down has them dropped and counted; close tries once more, then drops."""
+    root = tmp_path / "logs"
+    root.write_text("a file where the log directory should be: the store is down")
+    drops: list[tuple[str, int]] = []
+    logger = _quiet_logger(
+        root, write_retries=2, max_buffered=8, on_drop=lambda e, n: drops.append((e, n))
+    )
+    assert all(logger.log("flights", _record(i)) for i in range(5))
+    assert logger.flush(timeout=30)  # fails: kept
+    assert logger.stats == LoggerStats(logged=5, written=0, dropped=0, failed_batches=1)
+    assert all(logger.log("flights", _record(i)) for i in range(5, 8))
+    assert not logger.log("flights", _record(8))  # 5 kept + 3 buffered: full
+    root.unlink()  # the store is back
+    assert logger.flush(timeout=30)
+    assert logger.stats == LoggerStats(logged=8, written=8, dropped=1, failed_batches=1)
+    assert sorted(r["request_id"] for r in read_logs(str(root), "flights").to_pylist()) == [
+        f"req-{i}" for i in range(8)
+    ]
+    assert drops == [("flights", 1)]
+    assert logger.close()
+
+    down = tmp_path / "down"
+    down.write_text("stays a file")
+    drops.clear()
+    logger = _quiet_logger(down, write_retries=2, on_drop=lambda e, n: drops.append((e, n)))
+    assert all(logger.log("flights", _record(i)) for i in range(4))
+    for failures in (1, 2):
+        assert logger.flush(timeout=30)
+        assert logger.stats == LoggerStats(logged=4, written=0, dropped=0, failed_batches=failures)
+    assert logger.flush(timeout=30)  # the third failure: tried twice more, dropped
+    assert logger.stats == LoggerStats(logged=4, written=0, dropped=4, failed_batches=3)
+    assert drops == [("flights", 4)]
+
+    assert all(logger.log("flights", _record(i)) for i in range(2))
+    assert logger.flush(timeout=30)  # kept ...
+    assert logger.close()  # ... tried once more at close, then dropped
+    assert logger.stats == LoggerStats(logged=6, written=0, dropped=6, failed_batches=5)
+    assert drops == [("flights", 4), ("flights", 2)]
+    assert down.read_text() == "stays a file"
 
 
 def test_a_failing_hook_or_a_bad_record_never_reaches_the_caller(tmp_path: Path) -> None:

@@ -101,12 +101,27 @@ class LoggerStats(NamedTuple):
     failed_batches: int
 
 
+class _Held:
+    """A file the writer could not write, kept to try again."""
+
+    __slots__ = ("directory", "endpoint", "failures", "table")
+
+    def __init__(self, endpoint: str, directory: str, table: pa.Table) -> None:
+        self.endpoint = endpoint
+        self.directory = directory
+        self.table = table
+        self.failures = 0
+
+
 class RequestLogger:
     """Buffers serving records and writes them to ``root`` as Parquet from a daemon thread.
 
     ``root`` is a local directory or an fsspec URL (``s3://bucket/serving-logs``) with
     ``storage_options``. The buffer holds at most ``max_buffered`` records (besides the
-    batch being written); past that, :meth:`log` drops. Constructing a logger does no I/O;
+    batch being written); past that, :meth:`log` drops. A file that cannot be written (the
+    store is down, say) is kept and tried again at each of the next ``write_retries``
+    writes (one a ``flush_interval``), then dropped; kept records count against
+    ``max_buffered``, and :meth:`close` tries them once more. Constructing a logger does no I/O;
     the writer thread starts with the first :meth:`log`. The logger takes ownership of the
     record dicts it is given: callers must not change them afterwards.
 
@@ -123,10 +138,13 @@ class RequestLogger:
         batch_rows: int = 50_000,
         flush_interval: float = 1.0,
         max_buffered: int = 200_000,
+        write_retries: int = 3,
         on_drop: Callable[[str, int], None] | None = None,
     ) -> None:
-        if batch_rows < 1 or max_buffered < 1 or flush_interval <= 0:
-            raise ValueError("batch_rows and max_buffered must be >= 1, flush_interval > 0")
+        if batch_rows < 1 or max_buffered < 1 or flush_interval <= 0 or write_retries < 0:
+            raise ValueError(
+                "batch_rows and max_buffered must be >= 1, flush_interval > 0, write_retries >= 0"
+            )
         protocol, _, rest = str(root).rpartition("://")
         self.is_local = protocol in _LOCAL_PROTOCOLS
         self.root = str(Path(rest).absolute()) if self.is_local else str(root).rstrip("/")
@@ -134,6 +152,7 @@ class RequestLogger:
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
         self.max_buffered = max_buffered
+        self.write_retries = write_retries
         self.on_drop = on_drop
         self._fs_and_path: tuple[Any, str] | None = None
         self._closed = False
@@ -147,11 +166,14 @@ class RequestLogger:
         self._wake = threading.Event()
         self._queues: dict[str, _Queue] = {}
         self._buffered = 0
+        self._held: list[_Held] = []  # files whose write failed, to try again (writer's)
+        self._held_rows = 0  # their records (read by log() for the bound)
         self._pending_drops: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._accepted = 0
         self._rejected = 0
-        self._done = 0  # records taken from the buffer and written or dropped
+        self._done = 0  # records taken from the buffer and written, dropped or kept to retry
+        self._drains_begun = self._drains_done = 0
         self._written = 0
         self._sink_dropped = 0
         self._failed_batches = 0
@@ -191,7 +213,7 @@ class RequestLogger:
         now = time.time()
         with self._lock:
             closed = self._closed
-            if closed or self._buffered + rows > self.max_buffered:
+            if closed or self._buffered + self._held_rows + rows > self.max_buffered:
                 self._rejected += rows
                 if not closed:
                     self._pending_drops[endpoint] = self._pending_drops.get(endpoint, 0) + rows
@@ -229,17 +251,24 @@ class RequestLogger:
     def flush(self, timeout: float | None = None) -> bool:
         """Write everything logged before this call; ``False`` if ``timeout`` s passed first.
 
-        Records that cannot be written are dropped and counted, as in the background.
+        Files that cannot be written are kept to try again (and tried again by the next
+        flush) or, tried enough, dropped and counted, as in the background.
         """
         with self._lock:
             target = self._accepted
             thread = self._thread
+            retry = self._held_rows > 0  # files that failed: this flush tries them again
         if thread is None or not thread.is_alive():
             self._drain()
             return True
+        with self._done_cond:
+            begun = self._drains_begun
         self._wake.set()
         with self._done_cond:
-            return self._done_cond.wait_for(lambda: self._done >= target, timeout)
+            return self._done_cond.wait_for(
+                lambda: self._done >= target and (not retry or self._drains_done > begun),
+                timeout,
+            )
 
     def close(self, timeout: float = 10.0) -> bool:
         """Stop accepting records, write everything buffered and stop the writer thread.
@@ -290,20 +319,28 @@ class RequestLogger:
                 return
 
     def _drain(self) -> None:
-        """Take everything buffered and write it (or drop it); never raises."""
+        """Take everything buffered and write it (or keep it to retry, or drop it); try
+        again what failed before; never raises. Once closed, nothing is kept."""
         with self._write_lock:
+            with self._done_cond:
+                self._drains_begun += 1
             with self._lock:
+                stopping = self._closed
                 queues, self._queues = self._queues, {}
                 taken, self._buffered = self._buffered, 0
                 drops, self._pending_drops = self._pending_drops, {}
             try:
                 if drops:
                     self._report_drops(drops)
+                self._retry_held(final=stopping)
                 for endpoint, (entries, times) in queues.items():
                     self._write_endpoint(endpoint, entries, times)
+                if stopping:
+                    self._retry_held(final=True, attempt=False)
             finally:
                 with self._done_cond:
                     self._done += taken
+                    self._drains_done += 1
                     self._done_cond.notify_all()
 
     def _write_endpoint(self, endpoint: str, entries: list[Entry], times: list[float]) -> None:
@@ -320,15 +357,51 @@ class RequestLogger:
                 pending = left
             if not entries:
                 return
-            for (date, hour), part in _split_by_hour(self._table(endpoint, entries, times)):
-                self._write_file(f"{endpoint}/date={date}/hour={hour:02d}", part)
-                self._written += part.num_rows
-                pending -= part.num_rows
-        except Exception as exc:
+            parts = _split_by_hour(self._table(endpoint, entries, times))
+        except Exception as exc:  # the records themselves: trying again would not help
             self._drop(endpoint, pending, batch_failed=True)
             self._report_error(
                 f"cannot write {pending} records of endpoint {endpoint!r} (dropped)", exc
             )
+            return
+        for (date, hour), part in parts:
+            self._write_or_hold(_Held(endpoint, f"{endpoint}/date={date}/hour={hour:02d}", part))
+
+    def _write_or_hold(self, held: _Held) -> None:
+        """Write a file; if that fails, keep it for a later try (or drop it: tried enough)."""
+        rows = held.table.num_rows
+        try:
+            self._write_file(held.directory, held.table)
+        except Exception as exc:
+            held.failures += 1
+            if held.failures > self.write_retries:
+                self._drop(held.endpoint, rows, batch_failed=True)
+                outcome = "dropped"
+            else:
+                self._failed_batches += 1
+                self._held.append(held)
+                with self._lock:
+                    self._held_rows += rows
+                outcome = f"kept to try again, failure {held.failures} of {self.write_retries + 1}"
+            self._report_error(
+                f"cannot write {rows} records of endpoint {held.endpoint!r} ({outcome})", exc
+            )
+        else:
+            self._written += rows
+
+    def _retry_held(self, *, final: bool, attempt: bool = True) -> None:
+        """Try again the files whose write failed (``final``: drop what fails now; without
+        ``attempt``, drop what is left without trying)."""
+        held, self._held = self._held, []
+        with self._lock:
+            self._held_rows = 0
+        for item in held:
+            if not attempt:
+                self._drop(item.endpoint, item.table.num_rows, batch_failed=False)
+                continue
+            if final:
+                item.failures = max(item.failures, self.write_retries)
+            self._write_or_hold(item)
 
     def _table(self, endpoint: str, entries: list[Entry], times: list[float]) -> pa.Table:
         """The entries as one table, built a slice of ~:data:`SLICE_ROWS` rows at a time
