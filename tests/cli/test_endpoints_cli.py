@@ -127,6 +127,8 @@ def test_show_says_when_a_reference_no_longer_resolves(
         (["delete", "fd", "--yes"], "endpoint 'fd' not found"),
         (["logs", "fd", "--since", "yesterday"], "--since 'yesterday': use a span"),
         (["logs", "fd", "-o", "out.json"], "write to a .parquet or a .csv file"),
+        (["compact-logs", "fd", "--before", "soon"], "--before 'soon': use a span"),
+        (["compact-logs", "no/such"], "invalid endpoint name 'no/such'"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(
@@ -189,3 +191,24 @@ def test_logs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv = pacsv.read_csv(project / "out" / "fd.csv")
     assert {"features.distance", "features.carrier", "scores"} <= set(csv.column_names)
     assert csv.column("scores").to_pylist()[0] == "[0.25, 0.75]"
+
+
+def test_compact_logs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(load_settings().resolved_serving_log_root)
+    three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
+    for batch in range(2):  # two files in an hour that has ended
+        logger = RequestLogger(str(root))
+        for i in range(3):
+            logger.log("fd", {"request_id": f"r{batch}-{i}", "logged_at": three_hours_ago,
+                              "prediction": i, "features": {"distance": 1.0 * i}})  # fmt: skip
+        logger.close()
+    assert len(list((root / "fd").rglob("*.parquet"))) == 2
+
+    code, out, err = cli(capsys, "endpoints", "compact-logs", "fd")
+    assert code == 0, err
+    assert "endpoint fd: 1 hour(s) compacted, 2 files -> 1, 6 rows" in out
+    assert len(list((root / "fd").rglob("*.parquet"))) == 1
+    code, out, _ = cli(capsys, "endpoints", "compact-logs", "--before", "1h")
+    assert code == 0 and "nothing to compact for every endpoint" in out
+    code, out, _ = cli(capsys, "endpoints", "logs", "fd", "--limit", "10")
+    assert code == 0 and len([line for line in out.splitlines()[1:] if line.strip()]) == 6

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pytest
 
+from mloop.errors import DataError
+from mloop.serving import compact_logs
 from mloop.serving._logging import LoggerStats, RequestLogger, read_logs
 
 if TYPE_CHECKING:
@@ -133,6 +135,84 @@ def test_files_are_partitioned_by_date_and_hour_and_reads_prune(tmp_path: Path) 
     assert read_logs(str(tmp_path), "flights", since=since).num_rows == 4
     with pytest.raises(duckdb.Error):
         read_logs(str(tmp_path), "flights")
+
+
+def test_compaction_merges_each_finished_hour_into_one_file(tmp_path: Path) -> None:
+    """Each finished hour's files become one (rows kept exactly); the current hour is left to
+    the servers; a run interrupted before deleting what it merged leaves no row twice."""
+    import shutil
+
+    logger = _quiet_logger(tmp_path)
+    now = datetime.now(UTC)
+    batches = [  # (hour, records): one file per flush
+        (T0, range(0, 3)), (T0, range(3, 5)), (T0, range(5, 6)),
+        (T0 + timedelta(hours=1), range(6, 8)), (T0 + timedelta(hours=1), range(8, 9)),
+        (now, range(9, 10)), (now, range(10, 11)),
+    ]  # fmt: skip
+    for at, ids in batches:
+        for i in ids:  # a later model version logs a feature the earlier one did not
+            extra = {"features": {"distance": 1.0 * i, "weather": "rain"}} if i >= 7 else {}
+            logger.log("flights", _record(i, at=at, **extra))
+        assert logger.flush(timeout=30)
+    logger.close()
+
+    def rows() -> list[dict[str, Any]]:
+        return sorted(
+            read_logs(str(tmp_path), "flights").to_pylist(), key=lambda r: r["request_id"]
+        )
+
+    def hour_files(at: datetime) -> list[Path]:
+        return _files(tmp_path / "flights" / f"date={at:%Y-%m-%d}" / f"hour={at:%H}")
+
+    before = rows()
+    assert len(before) == 11 and [len(hour_files(t)) for t in (T0, T0 + timedelta(hours=1))] == [
+        3,
+        2,
+    ]
+    originals = hour_files(T0)
+    kept_aside = tmp_path.parent / f"{tmp_path.name}-aside"
+    kept_aside.mkdir()
+    for path in originals:
+        shutil.copy(path, kept_aside / path.name)
+
+    report = compact_logs(str(tmp_path))
+    assert (report.partitions, report.files_merged, report.files_written, report.rows) == (
+        2,
+        5,
+        2,
+        9,
+    )
+    assert [len(hour_files(t)) for t in (T0, T0 + timedelta(hours=1), now)] == [1, 1, 2]
+    assert hour_files(T0)[0].name.startswith("compacted-")
+    assert rows() == before
+    logged = [r["logged_at"] for r in read_logs(str(tmp_path), "flights").to_pylist()]
+    assert logged == sorted(logged, reverse=True)
+    assert compact_logs(str(tmp_path)).partitions == 0  # nothing left to merge
+
+    # A run interrupted after writing the merged file, before deleting what it merged: the
+    # originals are back; readers skip them (the merged file names them), and so does the
+    # next run, which also merges a late file and deletes the leftovers.
+    for path in originals:
+        shutil.copy(kept_aside / path.name, path)
+    assert rows() == before
+    late = _quiet_logger(tmp_path)
+    late.log("flights", _record(11, at=T0 + timedelta(minutes=30)))
+    late.close()
+    report = compact_logs(str(tmp_path), "flights", before=now)
+    assert (report.partitions, report.files_merged, report.rows) == (1, 2, 7)
+    assert len(hour_files(T0)) == 1 and not any(p.exists() for p in originals)
+    assert [r["request_id"] for r in rows()] == sorted(f"req-{i}" for i in range(12))
+    with pytest.raises(DataError, match="invalid endpoint name"):
+        compact_logs(str(tmp_path), "../escape")
+
+    # files whose columns cannot be joined (a number, then text) are left as they are
+    for prediction in (1, "yes"):
+        other = _quiet_logger(tmp_path)
+        other.log("mixed", _record(0, prediction=prediction))
+        other.close()
+    report = compact_logs(str(tmp_path), "mixed")
+    assert report.partitions == 0 and len(report.skipped) == 1
+    assert "hour=13" in report.skipped[0] and len(_files(tmp_path / "mixed")) == 2
 
 
 def test_no_logs_is_an_empty_table_with_the_base_columns(tmp_path: Path) -> None:
@@ -359,6 +439,14 @@ def test_logs_on_s3(s3_service: S3Service) -> None:
     assert rows[0]["features"] == {"distance": 1.0, "carrier": None, "hour": None}
     since = read_logs(root, "flights", since=T0 + timedelta(hours=2), storage_options=options)
     assert since.column("request_id").to_pylist() == ["req-3", "req-2"]
+
+    late = RequestLogger(root, storage_options=options, flush_interval=3600.0)
+    late.log("flights", _record(4, at=T0 + timedelta(minutes=5)))  # a second file at T0
+    assert late.close(timeout=60)
+    report = compact_logs(root, storage_options=options)
+    assert (report.partitions, report.files_merged, report.files_written) == (1, 2, 1)
+    after = read_logs(root, "flights", storage_options=options).column("request_id")
+    assert sorted(after.to_pylist()) == [f"req-{i}" for i in range(5)]
 
 
 def test_requests_logged_whole_become_one_record_per_instance(

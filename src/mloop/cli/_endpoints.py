@@ -307,7 +307,47 @@ def logs(
     console.print(_log_table(table))
 
 
-def _since(text: str) -> datetime:
+@app.command("compact-logs")
+def compact_logs(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="The endpoint (default: every endpoint's log).")
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            help="Merge hours that ended by then: a span ago (30m, 1h, 2d) or a time (ISO; "
+            "local unless zoned). Default: hours that ended 10 minutes ago or more."
+        ),
+    ] = None,
+) -> None:
+    """Merge each finished hour of the request log into one file (a server writes one about
+    every second under load; reads of many small files are slow). Safe while servers and
+    readers run; run one compaction at a time."""
+    from mloop.serving._log_store import compact_logs as compact
+
+    cutoff = _since(before, option="--before") if before is not None else None
+    settings = settings_from(ctx)
+    with console.status("compacting the request log…"):
+        report = compact(
+            settings.resolved_serving_log_root,
+            name,
+            before=cutoff,
+            storage_options=dict(settings.storage_options),
+        )
+    what = f"endpoint {escape(name)}" if name else "every endpoint"
+    if report.partitions == 0:
+        console.print(f"nothing to compact for {what}: each finished hour has one file")
+    else:
+        console.print(
+            f"{what}: {report.partitions:,} hour(s) compacted, {report.files_merged:,} files "
+            f"-> {report.files_written:,}, {report.rows:,} rows"
+        )
+    for skipped in report.skipped:
+        console.print(f"[yellow]left as it is[/yellow] {escape(skipped)}")
+
+
+def _since(text: str, *, option: str = "--since") -> datetime:
     """``30m``, ``1h``, ``2d``, ``1w`` before now, or an ISO time (local unless zoned)."""
     span = _SPAN.match(text.strip().lower())
     if span is not None:
@@ -316,9 +356,9 @@ def _since(text: str) -> datetime:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise DefinitionError(
-            f"--since {text!r}: use a span such as 30m, 1h or 2d, or a time such as "
+            f"{option} {text!r}: use a span such as 30m, 1h or 2d, or a time such as "
             "2026-11-22T10:00",
-            argument="--since",
+            argument=option,
         ) from None
     return moment.astimezone(UTC)  # a naive time is taken as local
 

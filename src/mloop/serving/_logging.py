@@ -20,11 +20,13 @@ written together share a schema; readers union files by column name, so model ve
 with different features live side by side. A file appears whole or not at all: locally it
 is written under a hidden name and renamed, and an object store PUT is atomic.
 
-Serving logs are best effort. A full buffer or a failing sink (disk full, S3 down) drops
-records, counts them (:attr:`RequestLogger.stats`, :attr:`RequestLogger.on_drop`) and logs
-the error at most once a minute; a request never waits for or sees it. :meth:`close`
-writes everything still buffered, so a graceful shutdown loses nothing. :func:`read_logs`
-reads the log back with DuckDB, newest first.
+Serving logs are best effort. A full buffer drops records; a file that cannot be written
+(disk full, S3 down) is kept and tried again at the next writes, then dropped. Drops are
+counted (:attr:`RequestLogger.stats`, :attr:`RequestLogger.on_drop`) and errors logged at
+most once a minute; a request never waits for or sees them. :meth:`close` writes everything
+still buffered, so a graceful shutdown loses nothing. :func:`read_logs` reads the log back
+with DuckDB, newest first; :func:`compact_logs` merges each finished hour's files into one
+(:mod:`mloop.serving._log_store`).
 """
 
 from __future__ import annotations
@@ -33,26 +35,29 @@ import atexit
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mloop.errors import DataError
+from mloop.serving._log_store import (
+    _ENDPOINT_NAME,
+    _LOCAL_PROTOCOLS,
+    parquet_options,
+    read_logs,
+)
 from mloop.serving._log_tables import (
-    _TYPED_COLUMNS,
     Entry,
     FeatureColumns,
     FeatureRows,
     _build_table,
     _RequestEntry,
     _split_by_hour,
-    _typed_fields,
     entry_rows,
     valid_entry,
 )
@@ -61,13 +66,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["LoggerStats", "RequestLogger", "read_logs"]
+__all__ = ["LoggerStats", "RequestLogger", "read_logs"]  # read_logs: from _log_store
 
 _log = logging.getLogger(__name__)
 
-_LOCAL_PROTOCOLS = ("", "file", "local")
-_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/[^/]+$")
 _ERROR_LOG_INTERVAL = 60.0
 #: rows converted to Arrow between two pauses of the writer (a request counts as
 #: _ENTRY_ROWS rows more: its fields cost as much), and the shortest pause (s)
@@ -529,22 +531,11 @@ def _reset_all_after_fork() -> None:
 def _write_parquet(table: pa.Table, where: Any) -> None:
     """``table`` as Parquet, a row group of :data:`WRITE_ROWS` rows at a time with a pause
     between them: encoding runs without the GIL, but on a busy core it would otherwise keep
-    the CPU for a whole scheduler slice while a request waits.
-
-    Encoded for a cheap write (the log is written on the serving machine, read rarely):
-    LZ4, dictionaries only for repeated text (names, categories; not numbers, nor request
-    ids, which repeat only within a request, where LZ4 finds them), and
-    statistics only for ``logged_at`` (what ``--since`` filters on). About half the CPU of
-    zstd with every column's dictionary and statistics, for ~15 % more bytes."""
+    the CPU for a whole scheduler slice while a request waits (encoding:
+    :func:`~mloop.serving._log_store.parquet_options`)."""
     import pyarrow.parquet as pq
 
-    with pq.ParquetWriter(
-        where,
-        table.schema,
-        compression="lz4",
-        use_dictionary=[c for c in _text_columns(table.schema) if c != "request_id"] or False,
-        write_statistics=["logged_at"] if "logged_at" in table.schema.names else False,
-    ) as writer:
+    with pq.ParquetWriter(where, table.schema, **parquet_options(table.schema)) as writer:
         began = time.thread_time()
         for start in range(0, max(table.num_rows, 1), WRITE_ROWS):
             if start:
@@ -559,120 +550,6 @@ def _pause(began: float) -> float:
     return time.thread_time()
 
 
-def _text_columns(schema: pa.Schema) -> list[str]:
-    """The paths of the string columns of ``schema``, struct children included."""
-    import pyarrow as pa
-
-    def paths(name: str, type_: pa.DataType) -> list[str]:
-        if pa.types.is_struct(type_):
-            return [p for f in type_ for p in paths(f"{name}.{f.name}", f.type)]
-        return [name] if pa.types.is_string(type_) or pa.types.is_large_string(type_) else []
-
-    return [p for field in schema for p in paths(field.name, field.type)]
-
-
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
-
-
-# Reading ------------------------------------------------------------------------------------
-
-
-def read_logs(
-    root: str,
-    endpoint: str,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> pa.Table:
-    """The serving log of ``endpoint`` under ``root``, newest first.
-
-    ``since`` (inclusive) and ``until`` (exclusive) filter on ``logged_at`` (naive
-    datetimes are UTC) and prune the hour partitions that cannot match. Files are unioned
-    by column name: rows of a model version without some feature have it null. An
-    endpoint with no log yet gives an empty table with the fixed-type columns.
-    """
-    import duckdb
-
-    if not _ENDPOINT_NAME.match(endpoint):
-        raise DataError(f"invalid endpoint name {endpoint!r}", endpoint=endpoint)
-    if limit is not None and limit < 0:
-        raise DataError(f"limit must be >= 0, not {limit}", limit=limit)
-    since, until = _utc(since), _utc(until)
-    files, fs, is_local = _log_files(root, endpoint, storage_options, since, until)
-    if not files or limit == 0:
-        return _empty_table()
-    conditions: list[str] = []
-    params: list[Any] = [files]
-    if since is not None:
-        conditions.append("logged_at >= ?")
-        params.append(since)
-    if until is not None:
-        conditions.append("logged_at < ?")
-        params.append(until)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    limit_clause = f" LIMIT {int(limit)}" if limit is not None else ""
-    query = (
-        "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)"
-        f"{where} ORDER BY logged_at DESC{limit_clause}"
-    )
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if not is_local:
-            con.register_filesystem(fs)
-        relation = con.sql(query, params=params)
-        to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
-        table: pa.Table = to_table()
-    finally:
-        con.close()
-    return table
-
-
-def _log_files(
-    root: str,
-    endpoint: str,
-    storage_options: dict[str, Any] | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> tuple[list[str], Any, bool]:
-    """The Parquet files of ``endpoint`` whose hour may hold rows in [since, until)."""
-    from fsspec.core import url_to_fs
-
-    protocol, _, rest = str(root).rpartition("://")
-    is_local = protocol in _LOCAL_PROTOCOLS
-    location = str(Path(rest).absolute()) if is_local else str(root).rstrip("/")
-    fs, base = url_to_fs(location, **(storage_options or {}))
-    directory = f"{str(base).rstrip('/')}/{endpoint}"
-    if not is_local:
-        fs.invalidate_cache(directory)  # listings are cached; a writer may have added files
-    found = sorted(fs.glob(f"{directory}/date=*/hour=*/*.parquet"))
-    files = []
-    for path in found:
-        match = _PARTITION.search(path)
-        if match is not None:
-            start = datetime.strptime(match[1], "%Y-%m-%d").replace(tzinfo=UTC)
-            start += timedelta(hours=int(match[2]))
-            if since is not None and start + timedelta(hours=1) <= since:
-                continue
-            if until is not None and start >= until:
-                continue
-        files.append(path if is_local else str(fs.unstrip_protocol(path)))
-    return files, fs, is_local
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def _empty_table() -> pa.Table:
-    import pyarrow as pa
-
-    fields = _typed_fields()
-    columns = [pa.field(name, fields[name]) for name in _TYPED_COLUMNS if name != "scores"]
-    return pa.schema([*columns, pa.field("prediction", pa.null())]).empty_table()
