@@ -111,12 +111,27 @@ def labels_from_scores(scores: np.ndarray, classes: list[Any] | None) -> np.ndar
     index = (scores > 0.5).astype(np.int64) if scores.ndim == 1 else np.argmax(scores, axis=1)
     if not classes:
         return index
-    labels: np.ndarray = np.asarray(classes, dtype=object if _mixed(classes) else None)[index]
+    labels: np.ndarray = _class_array(classes)[index]
     return labels
 
 
-def _mixed(classes: list[Any]) -> bool:
-    return len({type(c) for c in classes}) > 1
+def _class_array(classes: list[Any]) -> np.ndarray:
+    """``classes`` as a NumPy array (objects when their types differ), made once per list: a
+    server takes labels from it on every request."""
+    import numpy as np
+
+    cached = _CLASS_ARRAYS.get(id(classes))
+    if cached is None or cached[0] is not classes:
+        if len(_CLASS_ARRAYS) > 256:  # models come and go
+            _CLASS_ARRAYS.clear()
+        mixed = len({type(c) for c in classes}) > 1
+        array = np.asarray(classes, dtype=object if mixed else None)
+        cached = _CLASS_ARRAYS[id(classes)] = (classes, array)
+    return cached[1]
+
+
+#: id(classes) -> (classes, as an array): the list is kept, so its id is not reused
+_CLASS_ARRAYS: dict[int, tuple[list[Any], np.ndarray]] = {}
 
 
 def _module(name: str) -> Any:

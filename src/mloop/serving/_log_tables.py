@@ -50,6 +50,11 @@ class FeatureColumns:
     def __len__(self) -> int:
         return self.count
 
+    @classmethod
+    def of_rows(cls, rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> FeatureColumns:
+        """``names``' values across row dicts (None where a row lacks one)."""
+        return cls({n: [row.get(n) for row in rows] for n in names}, len(rows))
+
     def rows(self) -> list[dict[str, Any]]:
         """The same features as one dict per row (for a batch that mixes kinds)."""
         names = list(self.columns)
@@ -76,8 +81,7 @@ class FeatureRows:
     def columns(self) -> FeatureColumns:
         """The same features column by column (for a batch that mixes kinds, or values
         Arrow cannot convert to the declared types)."""
-        names = [field.name for field in self.schema]
-        return FeatureColumns({n: [row.get(n) for row in self.rows] for n in names}, len(self))
+        return FeatureColumns.of_rows(self.rows, [field.name for field in self.schema])
 
 
 #: Arrow types of the signature types whose JSON values convert without ambiguity

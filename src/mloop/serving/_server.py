@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import NotFoundError
+from mloop.ml._flavors import labels_from_scores
 from mloop.ml._packaged import probabilities
 from mloop.serving._log_tables import FeatureColumns, FeatureRows
 from mloop.serving._pool import LoadedModel, ModelPool
@@ -469,7 +470,7 @@ def _feature_columns(model: Any, rows: Instances) -> FeatureColumns:
         for row in rows:
             keys.update(dict.fromkeys(row))
         names = list(keys)
-    return FeatureColumns({n: [row.get(n) for row in rows] for n in names}, len(rows))
+    return FeatureColumns.of_rows(rows, names)
 
 
 def run_model(model: Any, rows: Instances) -> tuple[np.ndarray, np.ndarray | None]:
@@ -477,30 +478,5 @@ def run_model(model: Any, rows: Instances) -> tuple[np.ndarray, np.ndarray | Non
     computed once and the labels taken from them."""
     if model.task == "classification":
         scores = model.predict_scores(rows)
-        return _labels(scores, model.classes), probabilities(scores)
+        return labels_from_scores(scores, model.classes), probabilities(scores)
     return model.predict(rows), None
-
-
-def _labels(scores: np.ndarray, classes: list[Any] | None) -> np.ndarray:
-    """The arg-max class of each row's probabilities (a binary classifier's positive class
-    when its probability is above 0.5)."""
-    import numpy as np
-
-    index = (scores > 0.5).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
-    return _class_array(classes)[index] if classes else index
-
-
-def _class_array(classes: list[Any]) -> np.ndarray:
-    """``classes`` as a NumPy array, made once per model."""
-    import numpy as np
-
-    cached = _CLASS_ARRAYS.get(id(classes))
-    if cached is None or cached[0] is not classes:
-        if len(_CLASS_ARRAYS) > 256:  # models come and go
-            _CLASS_ARRAYS.clear()
-        cached = _CLASS_ARRAYS[id(classes)] = (classes, np.asarray(classes))
-    return cached[1]
-
-
-#: id(model.classes) -> (model.classes, as an array): the list is kept, so its id is not reused
-_CLASS_ARRAYS: dict[int, tuple[list[Any], np.ndarray]] = {}
